@@ -1,0 +1,373 @@
+"""The ``precise`` method: architecture-aware memory per component, per GPU and in total.
+
+Every constant carries its source. ``docs/method.md`` walks through each term; the ``why``
+strings built here are the short form the TUI and ``--json`` show next to each number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from . import constants as K
+from .formats import KV_FORMATS, WeightFormat, kv_format, weight_bytes, weight_format
+from .model import ModelSpec
+from .scenario import Scenario
+
+COMPONENTS: tuple[str, ...] = (
+    "weights", "kv_cache", "activations", "gradients", "optimizer_states", "adapters", "overhead",
+)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Memory in bytes. ``per_gpu`` is the busiest GPU; ``components`` sums over every GPU."""
+
+    method: str
+    parameters: int
+    gpus: int
+    per_gpu: dict[str, int]
+    why: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    kv_bytes_per_token: int = 0  # per GPU, all layers, one sequence (vLLM capacity uses it)
+    trainable_parameters: int = 0
+
+    @property
+    def components(self) -> dict[str, int]:
+        return {k: v * self.gpus for k, v in self.per_gpu.items()}
+
+    @property
+    def per_gpu_bytes(self) -> int:
+        return sum(self.per_gpu.values())
+
+    @property
+    def total_bytes(self) -> int:
+        return self.per_gpu_bytes * self.gpus
+
+    @property
+    def allocated_per_gpu(self) -> int:
+        """Comparable to ``torch.cuda.max_memory_allocated``: everything but the overhead."""
+        return self.per_gpu_bytes - self.per_gpu["overhead"]
+
+    def to_json(self) -> dict:
+        return {
+            "method": self.method,
+            "parameters": self.parameters,
+            "trainable_parameters": self.trainable_parameters,
+            "gpus": self.gpus,
+            "total_bytes": self.total_bytes,
+            "per_gpu_bytes": self.per_gpu_bytes,
+            "components": self.components,
+            "per_gpu_components": dict(self.per_gpu),
+            "why": dict(self.why),
+            "notes": list(self.notes),
+        }
+
+
+def estimate(scenario: Scenario, method: str = "precise") -> Estimate:
+    if method == "guide":
+        from .guide import guide_estimate
+
+        return guide_estimate(scenario)
+    if method != "precise":
+        raise ValueError(f"unknown method {method!r}; allowed: precise, guide")
+    return _Precise(scenario).run()
+
+
+def _ceil_div(a: int | float, b: int) -> int:
+    return int(math.ceil(a / b))
+
+
+def _mib(n: float) -> int:
+    return int(n * K.MiB)
+
+
+class _Precise:
+    def __init__(self, s: Scenario) -> None:
+        self.s = s
+        self.m: ModelSpec = s.model.spec
+        self.c = self.m.counts()
+        self.w = s.workload
+        self.o = s.optimizations
+        self.training = s.workload.mode != "inference"
+        self.tp = self.o.tensor_parallel
+        self.pp = self.o.pipeline_parallel
+        self.dp = self.o.data_parallel
+        self.zero = self.o.zero_stage if (self.training and self.dp > 1) else 0
+        self.notes: list[str] = []
+        self.why: dict[str, str] = {}
+
+    # --- helpers ------------------------------------------------------------------
+    @property
+    def stage_layers(self) -> int:
+        return _ceil_div(self.m.num_hidden_layers, self.pp)
+
+    def layer_share(self) -> float:
+        return self.stage_layers / self.m.num_hidden_layers
+
+    def act_bytes(self) -> int:
+        """Bytes per activation element: fp32 training keeps fp32 activations."""
+        return 4 if (self.w.mode == "full" and self.w.recipe == "fp32") else 2
+
+    def lora_matrices(self) -> list[tuple[int, int]]:
+        """(in, out) of every matrix LoRA adapts in one layer."""
+        m = self.m
+        h, q, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
+        inter = m.intermediate_size if not m.is_moe else (
+            m.shared_expert_intermediate_size or m.moe_intermediate_size * max(1, m.num_shared_experts)
+        )
+        shapes = {
+            "q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
+            "gate_proj": (h, inter), "up_proj": (h, inter), "down_proj": (inter, h),
+        }
+        if not m.mlp_gated:
+            shapes.pop("gate_proj")
+        return [shapes[t] for t in self.o.lora_targets if t in shapes]
+
+    def lora_params(self) -> int:
+        r = self.o.lora_rank
+        return self.m.num_hidden_layers * sum(r * (i + o) for i, o in self.lora_matrices())
+
+    # --- components -----------------------------------------------------------------
+    def weights(self) -> int:
+        m, c = self.m, self.c
+        if self.w.mode == "full":
+            per_param = 4 if self.w.recipe in ("fp32", "amp") else 2
+            total = c.total * per_param
+            emb = c.embedding * per_param
+            head = c.lm_head * per_param
+            self.why["weights"] = f"{c.total:,} params × {per_param} B ({self.w.recipe} recipe)"
+            if self.w.weights not in ("fp32", "bf16", "fp16"):
+                self.notes.append(f"full fine-tuning trains {per_param}-byte weights; the '{self.w.weights}' format is not used")
+        else:
+            fmt: WeightFormat = weight_format(self.w.weights)
+            total = weight_bytes(m, fmt)
+            keep_bits = fmt.other_bits if fmt.kind == "quant" else 8 * total / max(1, c.total)
+            emb = int(c.embedding * keep_bits / 8)
+            head = int(c.lm_head * keep_bits / 8)
+            bits = 8 * total / max(1, c.total)
+            self.why["weights"] = f"{c.total:,} params × {bits:.3f} b/param ({fmt.label}, scales and 16-bit tensors included)"
+        # pipeline stages: embedding on the first, lm_head (or a tied copy) on the last
+        if self.pp > 1:
+            body = (total - emb - head) * self.layer_share()
+            last_head = head if head else emb
+            total = int(body + max(emb, last_head))
+        per_gpu = _ceil_div(total, self.tp)
+        if self.zero >= 3:
+            layer = (self.c.total - self.c.embedding - self.c.lm_head) / m.num_hidden_layers
+            gather = int(K.ZERO3_PREFETCH_LAYERS * layer * 2 / self.tp)
+            per_gpu = _ceil_div(per_gpu, self.dp) + gather
+            self.why["weights"] += f"; ZeRO-3 shards ÷{self.dp} + {K.ZERO3_PREFETCH_LAYERS} gathered layers"
+        if self.w.mode == "full" and self.w.recipe == "amp":
+            cache = _ceil_div(c.total * 2, self.tp * (self.dp if self.zero >= 3 else 1))
+            per_gpu += cache
+            self.why["weights"] += "; + bf16 copies held by autocast's weight cache during forward"
+        return per_gpu
+
+    def kv_tokens(self) -> int:
+        ctx = self.w.context_length
+        block = K.KV_BLOCK_TOKENS[self.w.runtime]
+        return _ceil_div(ctx, block) * block
+
+    def kv_cache(self) -> int:
+        if self.training:
+            self.why["kv_cache"] = "training runs with use_cache=False: no KV cache is kept"
+            return 0
+        m = self.m
+        fmt = kv_format(self.w.kv_cache)
+        tokens = self.kv_tokens()
+        if m.is_mla and self.w.runtime == "transformers":
+            # transformers' DeepseekV3Attention caches the decompressed K and V of every head
+            per_tok_layer = m.num_attention_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
+            shard = 1
+            how = f"heads·(qk+v head dims) = {per_tok_layer} (transformers stores MLA decompressed)"
+        elif m.is_mla:
+            per_tok_layer = m.kv_cache_elems_per_token_layer
+            shard = 1  # the compressed latent is replicated on every tensor-parallel rank (vLLM MLA)
+            how = f"kv_lora_rank + rope dim = {per_tok_layer} (MLA latent)"
+        else:
+            per_tok_layer = m.kv_cache_elems_per_token_layer
+            shard = min(self.tp, m.kv_heads)  # more TP ranks than KV heads replicate heads
+            how = f"2·{m.kv_heads} kv heads·{m.head_size} head_dim = {per_tok_layer}"
+        windowed = m.windowed_layers
+        full = m.num_hidden_layers - windowed
+        win_tokens = min(tokens, m.sliding_window or tokens)
+        elems_per_seq = per_tok_layer * (full * tokens + windowed * win_tokens)
+        per_gpu_seq = elems_per_seq * self.layer_share() / shard
+        self.kv_per_token = int(per_tok_layer * m.num_hidden_layers * self.layer_share() / shard * fmt.bytes_per_elem)
+        total = int(math.ceil(per_gpu_seq * self.w.batch_size * fmt.bytes_per_elem))
+        self.why["kv_cache"] = (
+            f"{how} × {m.num_hidden_layers} layers × {tokens:,} tokens × batch {self.w.batch_size} × "
+            f"{fmt.bytes_per_elem:g} B ({fmt.label})"
+        )
+        if windowed:
+            self.why["kv_cache"] += f"; {windowed} sliding-window layers hold ≤ {m.sliding_window:,} tokens"
+        if tokens != self.w.context_length:
+            self.why["kv_cache"] += f"; rounded up to {K.KV_BLOCK_TOKENS[self.w.runtime]}-token blocks"
+        if fmt.id in ("q8_0", "q4_0") and self.w.runtime != "llama.cpp":
+            self.notes.append(f"KV type {fmt.id} is a llama.cpp cache type; {self.w.runtime} does not offer it")
+        return total
+
+    def _mlp_width(self) -> tuple[int, int]:
+        """(per-token MLP intermediate width touched, router width) for activations."""
+        m = self.m
+        if not m.is_moe:
+            return m.intermediate_size, 0
+        shared = m.shared_expert_intermediate_size or m.moe_intermediate_size * m.num_shared_experts
+        return m.num_experts_per_tok * m.moe_intermediate_size + shared, m.num_experts
+
+    def inference_activations(self) -> int:
+        m, w = self.m, self.w
+        h, q, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
+        inter, router = self._mlp_width()
+        batch, ctx = w.batch_size, w.context_length
+        if w.runtime == "llama.cpp":
+            # llama.cpp's compute buffer is f32 and sized for one ubatch against the whole context.
+            ub = min(K.LLAMACPP_UBATCH, batch * ctx)
+            n_ctx = self.kv_tokens() * batch
+            logits = ub * (m.vocab_size + h) * 4
+            attn = 0 if self.o.flash_attention else ub * n_ctx * m.num_attention_heads * 4 + ub * K.LLAMACPP_NOFA_HIDDEN * h * 4
+            buf = max(logits, attn)
+            self.why["activations"] = (
+                f"llama.cpp compute buffer: max(ubatch {ub} × (vocab + hidden) × 4 B logits"
+                + ("" if self.o.flash_attention else ", ubatch × n_ctx × heads × 4 B scores") + ")"
+            )
+            return _ceil_div(buf, self.tp)
+        if w.runtime == "vllm":
+            tokens = K.VLLM_MAX_BATCHED_TOKENS
+            sampler = K.VLLM_MAX_NUM_SEQS * m.vocab_size * 4 * 2
+            layer = tokens * 2 * (2 * h + max(2 * q + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2)
+            self.why["activations"] = (
+                f"vLLM profile run: one layer at {tokens:,} batched tokens + sampler logits for "
+                f"{K.VLLM_MAX_NUM_SEQS} sequences × vocab × 8 B"
+            )
+            return _ceil_div(layer, self.tp) + sampler
+        # transformers generate(): the whole prompt in one forward, one layer's transient peak
+        a = 2 if w.weights != "fp32" else 4
+        tokens = batch * ctx
+        if m.is_moe:
+            per_expert = math.ceil(tokens * m.num_experts_per_tok / m.num_experts)
+            shared = m.shared_expert_intermediate_size or m.moe_intermediate_size * m.num_shared_experts
+            mlp = tokens * h * a + per_expert * 3 * m.moe_intermediate_size * a + tokens * 3 * shared * a + tokens * router * 4
+        else:
+            mlp = tokens * (3 if m.mlp_gated else 2) * inter * a
+        attn = tokens * (2 * q + 2 * kv) * a
+        layer = tokens * 2 * h * a + max(attn, mlp)
+        scores = 0 if self.o.flash_attention else batch * m.num_attention_heads * ctx * ctx * K.EAGER_SCORE_BYTES
+        logits = batch * m.vocab_size * 4
+        self.why["activations"] = (
+            f"one layer's prefill peak over {tokens:,} tokens (hidden, q/k/v, MLP intermediates)"
+            + ("" if self.o.flash_attention else f" + eager scores batch·heads·seq²·{K.EAGER_SCORE_BYTES} B")
+            + " + last-position logits × vocab × 4 B"
+        )
+        return _ceil_div(layer + scores, self.tp) + logits
+
+    def training_activations(self) -> int:
+        m, w, o = self.m, self.w, self.o
+        h, q, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
+        inter, router = self._mlp_width()
+        heads = m.num_attention_heads
+        tokens = w.batch_size * w.context_length
+        scale = self.act_bytes() / 2
+        # HF Llama-style layer, bf16, sdpa: saved bytes per token (DESIGN, traced with torch)
+        per_tok = 20 * h + (8 if m.mlp_gated else 4) * inter + 4 * kv + 4 * heads + 8 + 4 * router
+        if w.mode in ("lora", "qlora"):
+            # frozen matrices need no saved input: drop the normed inputs of q/k/v and of the MLP,
+            # o_proj's input and down_proj's input; add peft's fp32 copy of each adapted input
+            per_tok -= 4 * h + 2 * q + 2 * inter
+            per_tok += sum(4 * i + 4 * o.lora_rank for i, _ in self.lora_matrices())
+        per_tok = int(per_tok * scale)
+        seq2 = 0 if o.flash_attention else w.batch_size * heads * w.context_length ** 2
+        layers = m.num_hidden_layers
+        if o.gradient_checkpointing:
+            saved = layers * tokens * 2 * h * scale + tokens * per_tok + seq2 * K.EAGER_SCORE_BYTES
+            how = "checkpointing: each layer's input + one layer recomputed"
+        else:
+            saved = layers * (tokens * per_tok + seq2 * K.EAGER_SAVED_SCORE_BYTES) + seq2 * (K.EAGER_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES)
+            how = f"{per_tok} B per token per layer saved for backward"
+        saved = saved / self.tp  # Megatron-style TP splits most activations (no sequence parallelism)
+        # PP with 1F1B: the first stage holds pp micro-batches of L/pp layers = the same total
+        logits = tokens * m.vocab_size * K.LOSS_LOGIT_BYTES
+        self.why["activations"] = (
+            f"{how} × {layers} layers × {tokens:,} tokens"
+            + ("" if o.flash_attention else f" + eager attention batch·heads·seq²·{K.EAGER_SAVED_SCORE_BYTES} B per layer")
+            + f" + loss logits tokens × vocab × {K.LOSS_LOGIT_BYTES} B (fp32 logits, grad, softmax)"
+        )
+        return int(saved + logits)
+
+    def training_states(self) -> tuple[int, int, int, int]:
+        """(gradients, optimizer_states, adapters, trainable params) per GPU."""
+        m, w, o = self.m, self.w, self.o
+        opt = o.optimizer
+        if w.mode == "full":
+            trainable = self.c.total
+            grad_b = 4 if w.recipe in ("fp32", "amp") else 2
+            state_b = K.OPTIMIZER_STATE_BYTES[opt]["pure" if w.recipe == "bf16-pure" else "fp32"]
+            master = 4 if w.recipe == "bf16-mixed" else 0
+        else:
+            trainable = self.lora_params()
+            grad_b, state_b, master = 4, K.OPTIMIZER_STATE_BYTES[opt]["fp32"], 0  # peft adapters are fp32
+        if opt == "adafactor":
+            state_b = 8 / m.hidden_size * 4  # factored second moment: (rows + cols) fp32 per matrix
+        temp_b = K.FOREACH_TEMP_STATES[opt] * (state_b / max(1, K.OPTIMIZER_STATES[opt])) if self.zero == 0 else 0
+        shard = self.tp * (self.pp if False else 1)
+        per_param_states = state_b + master + temp_b
+        params_here = trainable * (self.layer_share() if self.pp > 1 else 1) / shard
+        grads = params_here * grad_b
+        states = params_here * per_param_states
+        if self.zero >= 1:
+            states /= self.dp
+        if self.zero >= 2:
+            grads /= self.dp
+        if o.cpu_offload and w.mode == "full":
+            states = 0
+            if self.zero >= 2:
+                grads = 0
+            self.notes.append("CPU offload keeps optimizer states (and sharded gradients) in host RAM")
+        adapters = params_here * 4 if w.mode in ("lora", "qlora") else 0
+        self.why["gradients"] = f"{trainable:,} trainable params × {grad_b} B" + (f" ÷ {self.dp} (ZeRO-{self.zero})" if self.zero >= 2 else "")
+        self.why["optimizer_states"] = (
+            f"{trainable:,} × ({state_b:g} B {opt} states" + (f" + {master} B fp32 master" if master else "")
+            + (f" + {temp_b:g} B foreach step temporary" if temp_b else "") + ")"
+            + (f" ÷ {self.dp} (ZeRO-{self.zero})" if self.zero >= 1 else "")
+        )
+        if adapters:
+            self.why["adapters"] = f"LoRA r={o.lora_rank} on {', '.join(o.lora_targets)}: {trainable:,} params × 4 B (fp32)"
+        return int(grads), int(states), int(adapters), trainable
+
+    def overhead(self, allocated: int) -> int:
+        rt = self.w.runtime
+        ctx = K.RUNTIME_CONTEXT_MIB[rt]
+        extra = K.NCCL_MIB if self.o.gpus > 1 else 0
+        slack = K.ALLOCATOR_SLACK["training" if self.training else "inference"][rt]
+        self.why["overhead"] = (
+            f"{ctx} MiB CUDA context + runtime ({rt})" + (f" + {K.NCCL_MIB} MiB NCCL" if extra else "")
+            + f" + {slack:.0%} allocator slack"
+        )
+        return _mib(ctx + extra) + int(allocated * slack)
+
+    def run(self) -> Estimate:
+        per = dict.fromkeys(COMPONENTS, 0)
+        self.kv_per_token = 0
+        per["weights"] = self.weights()
+        per["kv_cache"] = self.kv_cache()
+        trainable = 0
+        if self.training:
+            per["activations"] = self.training_activations()
+            per["gradients"], per["optimizer_states"], per["adapters"], trainable = self.training_states()
+        else:
+            per["activations"] = self.inference_activations()
+        per["overhead"] = self.overhead(sum(per.values()))
+        return Estimate(
+            method="precise",
+            parameters=self.c.total,
+            gpus=self.o.gpus,
+            per_gpu=per,
+            why=self.why,
+            notes=tuple(self.notes),
+            kv_bytes_per_token=self.kv_per_token,
+            trainable_parameters=trainable,
+        )
+
+
+__all__ = ["COMPONENTS", "Estimate", "estimate", "KV_FORMATS"]

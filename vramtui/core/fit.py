@@ -1,0 +1,157 @@
+"""The GPU grid: for each GPU, does the scenario fit, with how much room, on how many cards,
+up to which context and batch, how fast it decodes and what a usable GiB costs.
+
+The per-GPU need does not depend on the GPU, so the solvers share one memo of estimates across
+the whole grid: only the limit differs from card to card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import constants as K
+from .estimate import Estimate, estimate
+from .presets import GPUSpec, gpu as gpu_preset
+from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
+from .units import GiB
+
+TP_STEPS = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class GPUFit:
+    gpu: GPUSpec
+    need_bytes: int  # the busiest GPU's need
+    usable_bytes: int  # what the scenario may use on this card (vLLM: × gpu_memory_utilization)
+    fits: bool
+    headroom_bytes: int  # usable − need (negative: short by that much)
+    gpus_needed: int | None  # 1, 2, 4 or 8 with tensor parallelism; None: more than 8
+    max_context: int  # largest context that fits at this batch (0: none)
+    max_context_capped: bool  # the model's own window was reached before memory ran out
+    max_batch: int  # largest batch that fits at this context (0: none)
+    tokens_per_s: float | None  # decode, per sequence, memory-bandwidth bound
+    price_usd: float
+    price_per_gib: float | None
+    vllm_kv_tokens: int | None = None  # KV capacity vLLM will pre-allocate on this card
+    vllm_sequences: int | None = None  # concurrent sequences of this context that fit in it
+
+    @property
+    def headroom_pct(self) -> float:
+        return 100.0 * self.headroom_bytes / self.usable_bytes if self.usable_bytes else 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "gpu": self.gpu.id,
+            "name": self.gpu.name,
+            "need_bytes": self.need_bytes,
+            "usable_bytes": self.usable_bytes,
+            "fits": self.fits,
+            "headroom_bytes": self.headroom_bytes,
+            "gpus_needed": self.gpus_needed,
+            "max_context": self.max_context,
+            "max_context_capped": self.max_context_capped,
+            "max_batch": self.max_batch,
+            "decode_tokens_per_s": None if self.tokens_per_s is None else round(self.tokens_per_s, 1),
+            "price_usd": self.price_usd,
+            "price_per_usable_gib": None if self.price_per_gib is None else round(self.price_per_gib, 2),
+            "vllm_kv_tokens": self.vllm_kv_tokens,
+            "vllm_sequences": self.vllm_sequences,
+        }
+
+
+class _Needs:
+    """Memoised per-GPU need of the scenario as one field varies (GPU-independent)."""
+
+    def __init__(self, scenario: Scenario, method: str) -> None:
+        self.s = scenario
+        self.method = method
+        self._memo: dict[tuple, int] = {}
+
+    def need(self, section: str, field: str, value: int) -> int:
+        key = (section, field, value)
+        if key not in self._memo:
+            part = getattr(self.s, section).model_copy(update={field: value})
+            self._memo[key] = estimate(self.s.model_copy(update={section: part}), self.method).per_gpu_bytes
+        return self._memo[key]
+
+    def largest(self, section: str, field: str, limit: int, hi: int) -> int:
+        """Largest value in [1, hi] whose need fits ``limit`` (0 if even 1 does not): binary search."""
+        if self.need(section, field, 1) > limit:
+            return 0
+        if self.need(section, field, hi) <= limit:
+            return hi
+        lo, top = 1, hi
+        while top - lo > 1:
+            mid = (lo + top) // 2
+            if self.need(section, field, mid) <= limit:
+                lo = mid
+            else:
+                top = mid
+        return lo
+
+
+def usable_for(scenario: Scenario, gpu: GPUSpec) -> int:
+    if scenario.workload.runtime == "vllm" and scenario.workload.mode == "inference":
+        return int(gpu.usable_bytes * scenario.workload.gpu_memory_utilization)
+    return gpu.usable_bytes
+
+
+def decode_tokens_per_s(scenario: Scenario, est: Estimate, gpu: GPUSpec) -> float | None:
+    """Bandwidth × efficiency ÷ bytes read per decoded token (weights touched + the KV cache)."""
+    if scenario.workload.mode != "inference":
+        return None
+    spec = scenario.model.spec
+    active_share = spec.active_parameters / max(1, spec.total_parameters)
+    per_gpu = est.per_gpu
+    read = per_gpu["weights"] * active_share + per_gpu["kv_cache"]
+    stages = scenario.optimizations.pipeline_parallel
+    seconds = stages * read / (gpu.bandwidth_gbs * 1e9 * K.DECODE_BANDWIDTH_EFFICIENCY)
+    return 1.0 / seconds if seconds > 0 else None
+
+
+def fit_gpu(scenario: Scenario, gpu: GPUSpec, est: Estimate, needs: _Needs, tp_needs: Callable[[int], int]) -> GPUFit:
+    usable = usable_for(scenario, gpu)
+    need = est.per_gpu_bytes
+    fits = need <= usable
+    needed = next((n for n in TP_STEPS if tp_needs(n) <= usable), None)
+    ctx_cap = max(scenario.model.spec.max_position_embeddings, 1)
+    max_ctx = needs.largest("workload", "context_length", usable, min(MAX_CONTEXT, ctx_cap))
+    max_batch = needs.largest("workload", "batch_size", usable, MAX_BATCH)
+    kv_tokens = seqs = None
+    if scenario.workload.runtime == "vllm" and scenario.workload.mode == "inference" and est.kv_bytes_per_token:
+        free_for_kv = usable - (need - est.per_gpu["kv_cache"])
+        kv_tokens = max(0, free_for_kv // est.kv_bytes_per_token)
+        seqs = kv_tokens // scenario.workload.context_length
+    usable_gib = gpu.usable_bytes / GiB
+    return GPUFit(
+        gpu=gpu,
+        need_bytes=need,
+        usable_bytes=usable,
+        fits=fits,
+        headroom_bytes=usable - need,
+        gpus_needed=needed,
+        max_context=max_ctx,
+        max_context_capped=max_ctx >= ctx_cap,
+        max_batch=max_batch,
+        tokens_per_s=decode_tokens_per_s(scenario, est, gpu),
+        price_usd=gpu.price_usd,
+        price_per_gib=gpu.price_usd / usable_gib if gpu.price_usd else None,
+        vllm_kv_tokens=kv_tokens,
+        vllm_sequences=seqs,
+    )
+
+
+def fit_grid(scenario: Scenario, method: str = "precise", gpu_ids: tuple[str, ...] | None = None) -> list[GPUFit]:
+    est = estimate(scenario, method)
+    needs = _Needs(scenario, method)
+    tp_memo: dict[int, int] = {scenario.optimizations.tensor_parallel: est.per_gpu_bytes}
+
+    def tp_need(n: int) -> int:
+        if n not in tp_memo:
+            o = scenario.optimizations.model_copy(update={"tensor_parallel": n})
+            tp_memo[n] = estimate(scenario.model_copy(update={"optimizations": o}), method).per_gpu_bytes
+        return tp_memo[n]
+
+    ids = gpu_ids if gpu_ids is not None else scenario.hardware.gpus
+    return [fit_gpu(scenario, gpu_preset(g), est, needs, tp_need) for g in ids]

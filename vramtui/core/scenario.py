@@ -1,0 +1,189 @@
+"""The scenario: model + workload + optimisations + hardware, exactly what a TOML file holds.
+
+Frozen pydantic models: the TUI replaces a scenario with ``model_copy(update=...)`` and never
+mutates one, so every view can re-render from the new value without diffing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .formats import KV_FORMATS, WEIGHT_FORMATS, kv_format, weight_format
+from .model import ModelSpec
+
+SCHEMA_VERSION = 1
+MAX_CONTEXT = 1 << 24  # 16M tokens: beyond any released model's window
+MAX_BATCH = 1 << 16
+MAX_PARALLEL = 4096
+
+Mode = Literal["inference", "lora", "qlora", "full"]
+Runtime = Literal["transformers", "vllm", "llama.cpp"]
+Recipe = Literal["fp32", "amp", "bf16-mixed", "bf16-pure"]
+Optimizer = Literal["adamw", "adamw-8bit", "adafactor", "sgd", "sgd-momentum", "lion"]
+Method = Literal["precise", "guide"]
+
+MODES: tuple[str, ...] = ("inference", "lora", "qlora", "full")
+RUNTIMES: tuple[str, ...] = ("transformers", "vllm", "llama.cpp")
+RECIPES: tuple[str, ...] = ("fp32", "amp", "bf16-mixed", "bf16-pure")
+OPTIMIZERS: tuple[str, ...] = ("adamw", "adamw-8bit", "adafactor", "sgd", "sgd-momentum", "lion")
+LORA_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+DEFAULT_GPUS: tuple[str, ...] = (  # a curated spread across budgets; the first is the verdict's
+    "rtx-4090", "rtx-3060-12gb", "rtx-4060-ti-16gb", "rtx-3090", "rtx-5090", "l4", "l40s", "rtx-6000-ada",
+    "a100-40gb", "a100-80gb", "h100-80gb", "h200", "mi300x", "m4-max-128gb",
+)
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelChoice(BaseModel):
+    """Where the model comes from, and the resolved architecture.
+
+    Exactly one of ``preset`` / ``config`` names the source in the file; ``spec`` is always the
+    resolved architecture so that the estimator stays a pure function of the scenario.
+    """
+
+    model_config = _FROZEN
+
+    preset: str | None = None
+    config: str | None = None  # path to a Hugging Face config.json, as written in the file
+    spec: ModelSpec
+
+    @property
+    def label(self) -> str:
+        return self.spec.name
+
+
+class Workload(BaseModel):
+    model_config = _FROZEN
+
+    mode: Mode = "inference"
+    weights: str = "bf16"
+    kv_cache: str = "fp16"
+    batch_size: int = Field(default=1, ge=1, le=MAX_BATCH)
+    context_length: int = Field(default=8192, ge=1, le=MAX_CONTEXT)
+    runtime: Runtime = "transformers"
+    recipe: Recipe = "bf16-mixed"
+    gpu_memory_utilization: float = Field(default=0.9, gt=0.0, le=1.0, description="vLLM only")
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: str) -> str:
+        return weight_format(v).id
+
+    @field_validator("kv_cache")
+    @classmethod
+    def _kv(cls, v: str) -> str:
+        return kv_format(v).id
+
+    @model_validator(mode="after")
+    def _qlora_base(self) -> Workload:
+        if self.mode == "qlora" and not weight_format(self.weights).is_4bit:
+            allowed = [f.id for f in WEIGHT_FORMATS.values() if f.is_4bit]
+            raise ValueError(f"QLoRA trains on a 4-bit base: weights must be one of {', '.join(allowed)}")
+        return self
+
+
+class Optimizations(BaseModel):
+    model_config = _FROZEN
+
+    flash_attention: bool = True
+    gradient_checkpointing: bool = False
+    optimizer: Optimizer = "adamw"
+    lora_rank: int = Field(default=16, ge=1, le=4096)
+    lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
+    zero_stage: int = Field(default=0, ge=0, le=3)
+    cpu_offload: bool = False
+    tensor_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
+    pipeline_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
+    data_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
+
+    @field_validator("lora_targets", mode="before")
+    @classmethod
+    def _targets(cls, v):
+        if isinstance(v, str):
+            v = [v]
+        items = list(v)
+        if items == ["all-linear"]:
+            return LORA_TARGETS
+        bad = [t for t in items if t not in LORA_TARGETS]
+        if bad:
+            raise ValueError(f"unknown LoRA target {bad[0]!r}; allowed: all-linear, {', '.join(LORA_TARGETS)}")
+        if not items:
+            raise ValueError("at least one LoRA target is needed")
+        return tuple(dict.fromkeys(items))
+
+    @property
+    def gpus(self) -> int:
+        return self.tensor_parallel * self.pipeline_parallel * self.data_parallel
+
+
+class Hardware(BaseModel):
+    model_config = _FROZEN
+
+    gpus: tuple[str, ...] = DEFAULT_GPUS
+    selected: str | None = Field(default=None, description="the GPU the verdict uses (default: the first)")
+
+    @model_validator(mode="after")
+    def _selected(self) -> Hardware:
+        if not self.gpus:
+            raise ValueError("hardware.gpus needs at least one GPU id")
+        if self.selected is not None and self.selected not in self.gpus:
+            raise ValueError(f"hardware.selected {self.selected!r} is not in hardware.gpus")
+        return self
+
+    @property
+    def verdict_gpu(self) -> str:
+        return self.selected or self.gpus[0]
+
+
+class Scenario(BaseModel):
+    model_config = _FROZEN
+
+    schema_: int = Field(default=SCHEMA_VERSION, alias="schema")
+    name: str = ""
+    model: ModelChoice
+    workload: Workload = Workload()
+    optimizations: Optimizations = Optimizations()
+    hardware: Hardware = Hardware()
+
+    @field_validator("schema_")
+    @classmethod
+    def _schema(cls, v: int) -> int:
+        if v != SCHEMA_VERSION:
+            raise ValueError(f"schema {v} is not supported; this version reads schema {SCHEMA_VERSION}")
+        return v
+
+    def replace(self, section: str | None = None, **changes) -> Scenario:
+        """A new scenario with ``changes`` applied (validated), to ``section`` or the top level."""
+        if section is None:
+            data = self.model_dump(by_alias=True)
+            data.update(changes)
+            return Scenario.model_validate(data)
+        part = getattr(self, section)
+        new_part = type(part).model_validate({**part.model_dump(), **changes})
+        return self.model_copy(update={section: new_part})
+
+    @property
+    def is_training(self) -> bool:
+        return self.workload.mode != "inference"
+
+    @property
+    def summary(self) -> str:
+        w, o = self.workload, self.optimizations
+        parts = [self.model.spec.name, w.mode, w.weights, f"KV {w.kv_cache}", f"{_ctx(w.context_length)} ctx",
+                 f"batch {w.batch_size}", w.runtime]
+        if o.gpus > 1:
+            parts.append(f"TP{o.tensor_parallel}·PP{o.pipeline_parallel}·DP{o.data_parallel}")
+        return " · ".join(parts)
+
+
+def _ctx(n: int) -> str:
+    return f"{n // 1024}K" if n % 1024 == 0 else str(n)
+
+
+__all__ = [
+    "KV_FORMATS", "WEIGHT_FORMATS", "ModelChoice", "Workload", "Optimizations", "Hardware", "Scenario",
+    "MODES", "RUNTIMES", "RECIPES", "OPTIMIZERS", "LORA_TARGETS", "SCHEMA_VERSION",
+]
