@@ -1,0 +1,319 @@
+"""Command line: ``vramtui [FILE]`` opens the TUI; ``estimate``, ``fit``, ``models``, ``gpus`` and
+``import-config`` print tables or, with ``--json``, one JSON object. Bad input exits 2 with one line
+on stderr and no traceback (DESIGN.md's CLI contract)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+from pydantic import ValidationError
+
+from .core import presets
+from .core.estimate import COMPONENTS, estimate
+from .core.fit import fit_grid
+from .core.formats import FormatError, weight_format
+from .core.hfconfig import ConfigImportError, load_config
+from .core.io import ScenarioError, default_scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from .core.scenario import MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
+from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_tokens, to_unit
+
+COMMANDS = ("estimate", "fit", "models", "gpus", "import-config")
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _tokens(text: str) -> int:
+    try:
+        return parse_tokens(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _scenario_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", nargs="?", help="a scenario TOML file (flags override it)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--model", help="model preset id (see `vramtui models`)")
+    src.add_argument("--config", help="a Hugging Face config.json")
+    p.add_argument("--mode", choices=MODES)
+    p.add_argument("--weights", help="weight format: bf16, fp8, int8, nf4, gptq-int4, q4_k_m, ...")
+    p.add_argument("--kv-cache", help="KV-cache format: fp16, bf16, fp8, q8_0, q4_0, fp32")
+    p.add_argument("--context", type=_tokens, help="tokens per sequence: 8192, 8k, 128K")
+    p.add_argument("--batch", type=_positive)
+    p.add_argument("--runtime", choices=RUNTIMES)
+    p.add_argument("--recipe", choices=RECIPES, help="training precision recipe")
+    p.add_argument("--lora-rank", type=_positive)
+    p.add_argument("--lora-targets", help="comma-separated, or all-linear")
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--zero", type=int, choices=range(4), metavar="{0,1,2,3}", help="ZeRO stage")
+    p.add_argument("--tp", type=_positive, help="tensor parallel degree")
+    p.add_argument("--pp", type=_positive, help="pipeline parallel degree")
+    p.add_argument("--dp", type=_positive, help="data parallel degree")
+    p.add_argument("--flash-attention", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=None, help="gradient checkpointing")
+    p.add_argument("--cpu-offload", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--gpus", help="comma-separated GPU ids (see `vramtui gpus`)")
+    p.add_argument("--method", choices=("precise", "guide"), default="precise")
+    p.add_argument("--unit", choices=("GiB", "GB"), default="GiB")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vramtui", description="Will this model fit in GPU memory, on which GPUs, how fast?")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    est = sub.add_parser("estimate", help="memory per component for one scenario")
+    _scenario_args(est)
+    fit = sub.add_parser("fit", help="the GPU grid: fits, headroom, GPUs needed, max context/batch, speed, price")
+    _scenario_args(fit)
+    fit.add_argument("--sort", choices=("need", "headroom", "price", "price-per-gib", "speed", "max-context", "name"), default=None)
+    models = sub.add_parser("models", help="list model presets")
+    models.add_argument("filter", nargs="?", default="", help="substring of id, name or family")
+    models.add_argument("--family")
+    models.add_argument("--json", action="store_true")
+    gpus = sub.add_parser("gpus", help="list GPU presets")
+    gpus.add_argument("filter", nargs="?", default="")
+    gpus.add_argument("--vendor", choices=("nvidia", "amd", "apple", "intel"))
+    gpus.add_argument("--json", action="store_true")
+    imp = sub.add_parser("import-config", help="write a model preset from a Hugging Face config.json")
+    imp.add_argument("config")
+    imp.add_argument("--id", help="preset id (default: from the folder name)")
+    imp.add_argument("--name", help="display name")
+    imp.add_argument("-o", "--output", help="write the preset TOML here (default: stdout)")
+    return parser
+
+
+# --- scenario from file + flags --------------------------------------------------------------
+
+
+def scenario_from_args(a: argparse.Namespace) -> Scenario:
+    if a.scenario:
+        path = Path(a.scenario)
+        base = load_scenario(path)  # validates the file as written
+        doc = scenario_to_dict(base)
+        base_dir = path.parent
+    else:
+        doc = scenario_to_dict(default_scenario())
+        base_dir = Path.cwd()
+    if a.model:
+        doc["model"] = {"preset": a.model}
+    elif a.config:
+        doc["model"] = {"config": str(Path(a.config).resolve())}
+    w, o = doc["workload"], doc["optimizations"]
+    for flag, key in (("mode", "mode"), ("weights", "weights"), ("kv_cache", "kv_cache"), ("context", "context_length"),
+                      ("batch", "batch_size"), ("runtime", "runtime"), ("recipe", "recipe")):
+        if getattr(a, flag) is not None:
+            w[key] = getattr(a, flag)
+    if a.mode == "qlora" and a.weights is None and not _is_4bit(w["weights"]):
+        w["weights"] = "nf4-dq"  # QLoRA's base is NF4 with double quantisation (QLoRA paper)
+    for flag, key in (("lora_rank", "lora_rank"), ("optimizer", "optimizer"), ("zero", "zero_stage"),
+                      ("tp", "tensor_parallel"), ("pp", "pipeline_parallel"), ("dp", "data_parallel"),
+                      ("flash_attention", "flash_attention"), ("checkpointing", "gradient_checkpointing"),
+                      ("cpu_offload", "cpu_offload")):
+        if getattr(a, flag) is not None:
+            o[key] = getattr(a, flag)
+    if a.lora_targets:
+        o["lora_targets"] = [t.strip() for t in a.lora_targets.split(",") if t.strip()]
+    if a.gpus:
+        doc["hardware"] = {"gpus": [g.strip() for g in a.gpus.split(",") if g.strip()]}
+    return scenario_from_dict(doc, base_dir)
+
+
+def _is_4bit(fmt: str) -> bool:
+    try:
+        return weight_format(fmt).is_4bit
+    except FormatError:
+        return False
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def _table(headers: Sequence[str], rows: list[Sequence[Any]], right: set[int] | None = None) -> str:
+    right = right if right is not None else set(range(1, len(headers)))
+    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)).rstrip()
+
+    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells[1:]]
+    return "\n".join(out)
+
+
+def cmd_estimate(a: argparse.Namespace) -> int:
+    s = scenario_from_args(a)
+    e = estimate(s, a.method)
+    if a.json:
+        print(json.dumps(e.to_json()))
+        return 0
+    unit = a.unit
+    print(f"{s.summary}  [{a.method}]")
+    print(f"parameters: {e.parameters:,} ({fmt_count(e.parameters)})"
+          + (f", trainable {e.trainable_parameters:,}" if e.trainable_parameters else ""))
+    rows = []
+    total = max(1, e.per_gpu_bytes)
+    for k in COMPONENTS:
+        v = e.per_gpu[k]
+        rows.append([k.replace("_", " "), fmt_bytes(v, unit), f"{100 * v / total:5.1f} %", e.why.get(k, "")])
+    rows.append(["per GPU", fmt_bytes(e.per_gpu_bytes, unit), "100.0 %", f"× {e.gpus} GPU(s) = {fmt_bytes(e.total_bytes, unit)}"])
+    print(_table(["component", "memory", "share", "how"], rows, right={1, 2}))
+    for n in e.notes:
+        print(f"note: {n}")
+    return 0
+
+
+SORT_KEYS = {
+    "need": lambda f: f.need_bytes,
+    "headroom": lambda f: -f.headroom_bytes,
+    "price": lambda f: f.price_usd,
+    "price-per-gib": lambda f: f.price_per_gib or 0,
+    "speed": lambda f: -(f.tokens_per_s or 0),
+    "max-context": lambda f: -f.max_context,
+    "name": lambda f: f.gpu.name,
+}
+
+
+def cmd_fit(a: argparse.Namespace) -> int:
+    s = scenario_from_args(a)
+    grid = fit_grid(s, a.method)
+    if a.sort:
+        grid = sorted(grid, key=SORT_KEYS[a.sort])
+    if a.json:
+        e = estimate(s, a.method)
+        print(json.dumps({"method": a.method, "per_gpu_bytes": e.per_gpu_bytes, "gpus": [f.to_json() for f in grid]}))
+        return 0
+    u = a.unit
+    print(f"{s.summary}  [{a.method}]")
+    rows = []
+    for f in grid:
+        ctx = ("≥" if f.max_context_capped else "") + fmt_tokens(f.max_context) if f.max_context else "—"
+        rows.append([
+            f.gpu.id, f"{to_unit(f.need_bytes, u):.1f}", f"{to_unit(f.usable_bytes, u):.1f}",
+            "yes" if f.fits else "NO", f"{to_unit(f.headroom_bytes, u):+.1f}",
+            f.gpus_needed or ">8", ctx, f.max_batch or "—",
+            f"{f.tokens_per_s:.0f}" if f.tokens_per_s else "—",
+            f"${f.price_usd:,.0f}", f"${f.price_per_gib:,.0f}" if f.price_per_gib else "—",
+        ])
+    print(_table(["gpu", f"need {u}", f"usable {u}", "fits", "headroom", "GPUs", "max ctx", "max batch",
+                  "tok/s", "price", "$/GiB"], rows, right=set(range(1, 11))))
+    vllm = [f for f in grid if f.vllm_kv_tokens is not None]
+    for f in vllm:
+        print(f"vLLM on {f.gpu.id}: KV capacity {f.vllm_kv_tokens:,} tokens = {f.vllm_sequences} sequences of {fmt_tokens(s.workload.context_length)}")
+    return 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    needle = a.filter.lower()
+    rows = [m for m in presets.models().values()
+            if (not a.family or m.family == a.family.lower())
+            and (needle in m.id or needle in m.name.lower() or needle in m.family)]
+    if a.json:
+        print(json.dumps({"models": [{"id": m.id, "name": m.name, "family": m.family, "parameters": m.total_parameters,
+                                      "context": m.max_position_embeddings, "features": m.features} for m in rows]}))
+        return 0
+    if not rows:
+        raise UsageError(f"no model preset matches {a.filter!r}")
+    print(_table(["id", "name", "params", "context", "features"],
+                 [[m.id, m.name, fmt_count(m.total_parameters), fmt_tokens(m.max_position_embeddings), " ".join(m.features)]
+                  for m in rows], right={2, 3}))
+    return 0
+
+
+def cmd_gpus(a: argparse.Namespace) -> int:
+    needle = a.filter.lower()
+    rows = [g for g in presets.gpus().values()
+            if (not a.vendor or g.vendor == a.vendor) and (needle in g.id or needle in g.name.lower())]
+    if a.json:
+        print(json.dumps({"gpus": [g.model_dump() for g in rows]}))
+        return 0
+    if not rows:
+        raise UsageError(f"no GPU preset matches {a.filter!r}")
+    print(_table(["id", "name", "MiB", "GB/s", "bf16 TF", "price"],
+                 [[g.id, g.name, f"{g.memory_mib:,}", f"{g.bandwidth_gbs:,.0f}", f"{g.bf16_tflops or g.fp16_tflops:g}",
+                   f"${g.price_usd:,.0f}"] for g in rows], right={2, 3, 4, 5}))
+    return 0
+
+
+def cmd_import_config(a: argparse.Namespace) -> int:
+    import tomli_w
+
+    spec = load_config(a.config, a.name or "")
+    update: dict[str, Any] = {"source": str(a.config), "parameters": None}
+    if a.id:
+        update["id"] = a.id
+    if a.name:
+        update["name"] = a.name
+    spec = spec.model_validate({**spec.model_dump(), **update})
+    entry = spec.model_dump(exclude_none=True, exclude_defaults=False)
+    entry = {k: v for k, v in entry.items() if v not in ("", None)}
+    text = "# imported by `vramtui import-config`; derived parameters: " + f"{spec.total_parameters:,}\n"
+    text += tomli_w.dumps({"models": [entry]})
+    if a.output:
+        out = Path(a.output)
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{out}: could not write: {exc.strerror or exc}") from None
+        print(f"wrote {out} ({spec.id}, {spec.total_parameters:,} parameters)")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+HANDLERS = {"estimate": cmd_estimate, "fit": cmd_fit, "models": cmd_models, "gpus": cmd_gpus,
+            "import-config": cmd_import_config}
+
+
+def run_tui(path: str | None) -> int:
+    from .tui.app import run
+
+    return run(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] in COMMANDS or args[:1] in (["-h"], ["--help"]):
+            ns = build_parser().parse_args(args)
+            return HANDLERS[ns.command](ns)
+        if len(args) > 1:
+            raise UsageError(f"vramtui: expected one scenario file, got {len(args)} arguments; commands: {', '.join(COMMANDS)}")
+        return run_tui(args[0] if args else None)
+    except (UsageError, ScenarioError, ConfigImportError, presets.PresetError, FormatError) as exc:
+        print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        print(f"error: {where}: {err['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""Scenario files: read (validate everything, apply nothing on error) and write (atomically).
+
+Errors name the file, the key path and what is allowed, with the closest valid id for a typo.
+A save writes a temporary file in the target's folder and ``os.replace``s it, after keeping the
+previous version as ``NAME.toml.bak``; a failed save leaves the old file as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ValidationError
+
+from . import presets
+from .formats import KV_FORMATS, WEIGHT_FORMATS, FormatError
+from .hfconfig import ConfigImportError, load_config
+from .model import ModelSpec
+from .scenario import Hardware, ModelChoice, Optimizations, Scenario, Workload
+
+MAX_SCENARIO_BYTES = 1 << 20  # a scenario is a few hundred bytes; anything past 1 MiB is not one
+SECTIONS: dict[str, type[BaseModel]] = {"workload": Workload, "optimizations": Optimizations, "hardware": Hardware}
+TOP_KEYS = ("schema", "name", "model", "workload", "optimizations", "hardware")
+MODEL_KEYS = ("preset", "config", "architecture")
+
+
+class ScenarioError(ValueError):
+    """A scenario could not be read or written; the message is meant for the user as is."""
+
+
+def _allowed_fields(cls: type[BaseModel]) -> str:
+    return ", ".join(f.alias or n for n, f in cls.model_fields.items())
+
+
+def _describe(exc: ValidationError, prefix: str, cls: type[BaseModel]) -> str:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    path = ".".join([prefix, *loc]) if prefix else ".".join(loc)
+    path = path.replace("schema_", "schema")
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key; allowed keys: {_allowed_fields(cls)}"
+    msg = err["msg"].removeprefix("Value error, ")
+    field = loc[-1] if loc else ""
+    if field == "weights" or "weight format" in msg:
+        msg = msg if "allowed" in msg else f"{msg}; allowed: {', '.join(WEIGHT_FORMATS)}"
+    if field == "kv_cache" and "allowed" not in msg:
+        msg = f"{msg}; allowed: {', '.join(KV_FORMATS)}"
+    got = err.get("input")
+    shown = f" (got {got!r})" if kind not in ("missing",) and not isinstance(got, (dict, list)) and got is not None else ""
+    return f"{path}: {msg}{shown}" if path else f"{msg}{shown}"
+
+
+def _check_float(value: Any, path: str) -> None:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        raise ScenarioError(f"{path}: {value!r} is not a finite number")
+
+
+def _walk_floats(data: Any, path: str = "") -> None:
+    if isinstance(data, dict):
+        for k, v in data.items():
+            _walk_floats(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _walk_floats(v, f"{path}[{i}]")
+    else:
+        _check_float(data, path)
+
+
+def resolve_model(table: Any, base_dir: Path | None) -> ModelChoice:
+    if not isinstance(table, dict):
+        raise ScenarioError("model: must be a table with one of preset, config or architecture")
+    unknown = [k for k in table if k not in MODEL_KEYS]
+    if unknown:
+        raise ScenarioError(f"model.{unknown[0]}: unknown key; allowed keys: {', '.join(MODEL_KEYS)}")
+    given = [k for k in MODEL_KEYS if k in table]
+    if len(given) != 1:
+        raise ScenarioError("model: give exactly one of preset, config or architecture" + (f" (got {', '.join(given)})" if given else ""))
+    key = given[0]
+    value = table[key]
+    if key == "preset":
+        if not isinstance(value, str):
+            raise ScenarioError(f"model.preset: must be a preset id string (got {value!r})")
+        try:
+            return ModelChoice(preset=value, spec=presets.model(value))
+        except presets.PresetError as exc:
+            raise ScenarioError(f"model.preset: {exc}") from None
+    if key == "config":
+        if not isinstance(value, str) or not value:
+            raise ScenarioError(f"model.config: must be a path to a config.json (got {value!r})")
+        path = Path(value)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            return ModelChoice(config=value, spec=load_config(path))
+        except ConfigImportError as exc:
+            raise ScenarioError(f"model.config: {exc}") from None
+    if not isinstance(value, dict):
+        raise ScenarioError("model.architecture: must be a table of architecture fields")
+    try:
+        return ModelChoice(spec=ModelSpec.model_validate(value))
+    except ValidationError as exc:
+        raise ScenarioError(_describe(exc, "model.architecture", ModelSpec)) from None
+
+
+def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError("a scenario must be a TOML table")
+    _walk_floats(data)
+    unknown = [k for k in data if k not in TOP_KEYS]
+    if unknown:
+        raise ScenarioError(f"{unknown[0]}: unknown key; allowed keys: {', '.join(TOP_KEYS)}")
+    if "model" not in data:
+        raise ScenarioError("model: missing; add [model] with preset = \"llama-3.1-8b\" (or config / architecture)")
+    model = resolve_model(data["model"], base_dir)
+    parts: dict[str, Any] = {}
+    for name, cls in SECTIONS.items():
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            raise ScenarioError(f"{name}: must be a table ([{name}])")
+        try:
+            parts[name] = cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ScenarioError(_describe(exc, name, cls)) from None
+        except FormatError as exc:  # pragma: no cover - pydantic wraps it, kept for safety
+            raise ScenarioError(f"{name}: {exc}") from None
+    for g in parts["hardware"].gpus:
+        try:
+            presets.gpu(g)
+        except presets.PresetError as exc:
+            raise ScenarioError(f"hardware.gpus: {exc}") from None
+    try:
+        return Scenario.model_validate(
+            {"schema": data.get("schema", 1), "name": data.get("name", ""), "model": model, **parts}
+        )
+    except ValidationError as exc:
+        raise ScenarioError(_describe(exc, "", Scenario)) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise ScenarioError(f"{p}: is a directory, not a scenario file")
+        size = p.stat().st_size
+        if size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(f"{p}: {size:,} bytes is too large for a scenario file (limit {MAX_SCENARIO_BYTES:,})")
+        raw = p.read_bytes()
+    except ScenarioError:
+        raise
+    except OSError as exc:
+        raise ScenarioError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
+    try:
+        return scenario_from_dict(data, p.parent)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{p}: {exc}") from None
+
+
+def scenario_to_dict(s: Scenario) -> dict:
+    doc: dict[str, Any] = {"schema": s.schema_}
+    if s.name:
+        doc["name"] = s.name
+    if s.model.preset:
+        doc["model"] = {"preset": s.model.preset}
+    elif s.model.config:
+        doc["model"] = {"config": s.model.config}
+    else:
+        doc["model"] = {"architecture": s.model.spec.model_dump(exclude_defaults=True)}
+    doc["workload"] = s.workload.model_dump()
+    opts = s.optimizations.model_dump()
+    opts["lora_targets"] = list(opts["lora_targets"])
+    doc["optimizations"] = opts
+    hw = s.hardware.model_dump(exclude_none=True)
+    hw["gpus"] = list(hw["gpus"])
+    doc["hardware"] = hw
+    return doc
+
+
+def dumps(s: Scenario) -> str:
+    return tomli_w.dumps(scenario_to_dict(s))
+
+
+def save_scenario(s: Scenario, path: str | Path, *, keep_backup: bool = True) -> Path:
+    """Write atomically: temp file in the same folder, fsync, keep NAME.toml.bak, os.replace."""
+    p = Path(path)
+    text = dumps(s).encode("utf-8")
+    folder = p.parent if str(p.parent) else Path(".")
+    tmp_name = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if keep_backup and p.exists():
+            shutil.copy2(p, p.with_name(p.name + ".bak"))
+        os.replace(tmp_name, p)
+        tmp_name = None
+    except OSError as exc:
+        raise ScenarioError(f"{p}: could not save: {exc.strerror or exc}; the existing file is unchanged") from None
+    finally:
+        if tmp_name is not None:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+    return p
+
+
+def default_scenario() -> Scenario:
+    """DESIGN.md's default: Llama 3.1 8B, bf16, 8K context, inference."""
+    return Scenario(model=ModelChoice(preset="llama-3.1-8b", spec=presets.model("llama-3.1-8b")))
