@@ -1,0 +1,110 @@
+"""Properties of the precise estimator over random scenarios (hypothesis).
+
+Every component non-negative and the parts sum to the whole; memory never falls when context, batch
+or parameters grow; a smaller format never needs more weight memory; ZeRO stage k never needs more
+per-GPU memory than stage k-1.
+"""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import make
+from vramtui.core import presets
+from vramtui.core.estimate import COMPONENTS, estimate
+from vramtui.core.formats import WEIGHT_FORMATS, weight_bytes, weight_format
+from vramtui.core.model import ModelSpec
+
+MODEL_IDS = sorted(presets.models())
+FORMATS_4BIT = [f.id for f in WEIGHT_FORMATS.values() if f.is_4bit]
+SETTINGS = settings(max_examples=int(__import__("os").environ.get("HYPOTHESIS_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def scenarios(draw, mode=None):
+    model = draw(st.sampled_from(MODEL_IDS))
+    mode = mode or draw(st.sampled_from(["inference", "lora", "qlora", "full"]))
+    weights = draw(st.sampled_from(FORMATS_4BIT if mode == "qlora" else sorted(WEIGHT_FORMATS)))
+    return make(
+        model, mode=mode, weights=weights,
+        kv_cache=draw(st.sampled_from(["fp16", "bf16", "fp8", "q8_0", "q4_0", "fp32"])),
+        runtime=draw(st.sampled_from(["transformers", "vllm", "llama.cpp"])),
+        recipe=draw(st.sampled_from(["fp32", "amp", "bf16-mixed", "bf16-pure"])),
+        batch_size=draw(st.integers(1, 64)),
+        context_length=draw(st.integers(1, 1 << 18)),
+        flash_attention=draw(st.booleans()),
+        gradient_checkpointing=draw(st.booleans()),
+        optimizer=draw(st.sampled_from(["adamw", "adamw-8bit", "adafactor", "sgd", "sgd-momentum", "lion"])),
+        lora_rank=draw(st.integers(1, 256)),
+        zero_stage=draw(st.integers(0, 3)),
+        cpu_offload=draw(st.booleans()),
+        tensor_parallel=draw(st.sampled_from([1, 2, 4, 8])),
+        pipeline_parallel=draw(st.sampled_from([1, 2, 4])),
+        data_parallel=draw(st.sampled_from([1, 2, 8])),
+    )
+
+
+@SETTINGS
+@given(scenarios(), st.sampled_from(["precise", "guide"]))
+def test_components_non_negative_and_sum_to_total(s, method):
+    e = estimate(s, method)
+    assert all(isinstance(v, int) and v >= 0 for v in e.per_gpu.values())
+    assert sum(e.components.values()) == e.total_bytes
+    assert sum(e.per_gpu.values()) == e.per_gpu_bytes
+    assert set(e.components) == set(COMPONENTS)
+
+
+@SETTINGS
+@given(scenarios(), st.integers(1, 1 << 16))
+def test_more_context_never_needs_less(s, extra):
+    longer = s.replace("workload", context_length=s.workload.context_length + extra)
+    assert estimate(longer).per_gpu_bytes >= estimate(s).per_gpu_bytes
+
+
+@SETTINGS
+@given(scenarios(), st.integers(1, 64))
+def test_bigger_batch_never_needs_less(s, extra):
+    bigger = s.replace("workload", batch_size=s.workload.batch_size + extra)
+    assert estimate(bigger).per_gpu_bytes >= estimate(s).per_gpu_bytes
+
+
+@SETTINGS
+@given(st.sampled_from(MODEL_IDS), st.sampled_from(["hidden_size", "intermediate_size", "num_hidden_layers", "vocab_size"]),
+       st.integers(1, 4))
+def test_more_parameters_never_need_less(model_id, field, factor):
+    spec = presets.model(model_id)
+    grown = ModelSpec.model_validate({**spec.model_dump(), field: getattr(spec, field) * (factor + 1) if field != "hidden_size"
+                                      else spec.hidden_size + spec.num_attention_heads * factor})
+    assert grown.total_parameters >= spec.total_parameters  # MoE models ignore the dense intermediate_size
+    base = make(model_id)
+    big = base.model_copy(update={"model": base.model.model_copy(update={"spec": grown})})
+    assert estimate(big).per_gpu_bytes >= estimate(base).per_gpu_bytes
+
+
+# Chains of formats where each has no more bits than the one before on every tensor. Across chains
+# the order can flip (fp8 keeps 16-bit embeddings, q8_0 stores them at 8.5 bits), so it is not asserted.
+CHAINS = [
+    ["fp32", "bf16", "fp8", "gptq-int4", "nf4-dq"],
+    ["bf16", "int8", "nf4", "nf4-dq"],
+    ["fp32", "bf16", "q8_0", "q6_k", "q5_k_m", "q5_k_s", "q4_k_m", "q4_k_s", "q3_k_m", "q3_k_s", "q2_k"],
+    ["q5_0", "q4_1", "q4_0"], ["q3_k_l", "q3_k_m"], ["q4_k_m", "iq4_xs"],
+    ["bf16", "int4", "int2"],
+]
+
+
+@SETTINGS
+@given(st.sampled_from(MODEL_IDS), st.sampled_from(CHAINS))
+def test_smaller_format_never_needs_more_weight_memory(model_id, chain):
+    spec = presets.model(model_id)
+    if weight_format(chain[-1]).kind == "gguf" and spec.hidden_size % 256:
+        # rows not a multiple of 256 fall back to 32-blocks (llama-quant.cpp tensor_type_fallback), and
+        # Q2_K's upgraded attn_v then lands on Q5_0 while Q3_K_S's lands on Q4_0: real files do the same
+        return
+    sizes = [weight_bytes(spec, weight_format(f)) for f in chain]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+@SETTINGS
+@given(scenarios(mode="full"))
+def test_each_zero_stage_needs_no_more_per_gpu_than_the_last(s):
+    per_stage = [estimate(s.replace("optimizations", zero_stage=z)).per_gpu_bytes for z in range(4)]
+    assert all(b <= a for a, b in zip(per_stage, per_stage[1:]))
