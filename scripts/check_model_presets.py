@@ -1,6 +1,6 @@
 """Check model preset TOML files: schema, unique ids, derived vs official parameter count.
 
-Usage: .venv/bin/python scripts/check_model_presets.py presets/models/llama.toml [...]
+Usage (after `make test` has installed the package): .venv/bin/python scripts/check_model_presets.py presets/models/llama.toml [...]
 """
 
 import sys
@@ -25,7 +25,8 @@ def main(paths: list[str]) -> int:
             official = spec.parameters
             diff = derived - official if official else None
             rel = diff / official if official else 0.0
-            status = "ok" if diff == 0 else ("NOTE" if spec.parameters_note and abs(rel) < 0.02 else "MISMATCH")
+            limit = 0.05 if spec.family == "guide" else 0.02  # the guide's nominal 7e9 / 70e9
+            status = "ok" if diff == 0 else ("NOTE" if spec.parameters_note and abs(rel) < limit else "MISMATCH")
             if status == "MISMATCH":
                 bad += 1
             print(f"{status:8} {spec.id:32} derived={derived:>16,} official={official or 0:>16,} diff={rel:+.5%}")

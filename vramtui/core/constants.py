@@ -27,8 +27,10 @@ ALLOCATOR_SLACK = {
 
 # --- KV cache -------------------------------------------------------------------------
 # vLLM: PagedAttention block size 16 tokens (vllm/config: CacheConfig.block_size default 16).
-# llama.cpp: the KV cache size is padded to 256 cells (llama_kv_cache::get_padding).
+# llama.cpp: the KV cache is padded to 256 cells with flash attention and 32 without
+# (llama_kv_cache::get_padding: "the FA kernels require padding").
 KV_BLOCK_TOKENS = {"transformers": 1, "vllm": 16, "llama.cpp": 256}
+LLAMACPP_KV_PAD_NO_FA = 32
 
 # --- activations -------------------------------------------------------------------------
 LLAMACPP_UBATCH = 512  # llama.cpp default n_ubatch (common/common.h)

@@ -155,7 +155,8 @@ class _Precise:
         per_gpu = _ceil_div(total, self.tp)
         if self.zero >= 3:
             layer = (self.c.total - self.c.embedding - self.c.lm_head) / m.num_hidden_layers
-            gather = int(K.ZERO3_PREFETCH_LAYERS * layer * 2 / self.tp)
+            param_bytes = 4 if (self.w.mode == "full" and self.w.recipe in ("fp32", "amp")) else 2
+            gather = int(K.ZERO3_PREFETCH_LAYERS * layer * param_bytes / self.tp)
             per_gpu = _ceil_div(per_gpu, self.dp) + gather
             self.why["weights"] += f"; ZeRO-3 shards ÷{self.dp} + {K.ZERO3_PREFETCH_LAYERS} gathered layers"
         if self.w.mode == "full" and self.w.recipe == "amp":
@@ -166,8 +167,13 @@ class _Precise:
 
     def kv_tokens(self) -> int:
         ctx = self.w.context_length
-        block = K.KV_BLOCK_TOKENS[self.w.runtime]
+        block = self.kv_block()
         return _ceil_div(ctx, block) * block
+
+    def kv_block(self) -> int:
+        if self.w.runtime == "llama.cpp" and not self.o.flash_attention:
+            return K.LLAMACPP_KV_PAD_NO_FA
+        return K.KV_BLOCK_TOKENS[self.w.runtime]
 
     def kv_cache(self) -> int:
         if self.training:
@@ -203,7 +209,7 @@ class _Precise:
         if windowed:
             self.why["kv_cache"] += f"; {windowed} sliding-window layers hold ≤ {m.sliding_window:,} tokens"
         if tokens != self.w.context_length:
-            self.why["kv_cache"] += f"; rounded up to {K.KV_BLOCK_TOKENS[self.w.runtime]}-token blocks"
+            self.why["kv_cache"] += f"; rounded up to {self.kv_block()}-token blocks"
         if fmt.id in ("q8_0", "q4_0") and self.w.runtime != "llama.cpp":
             self.notes.append(f"KV type {fmt.id} is a llama.cpp cache type; {self.w.runtime} does not offer it")
         return total
@@ -248,7 +254,8 @@ class _Precise:
         if m.is_moe:
             per_expert = math.ceil(tokens * m.num_experts_per_tok / m.num_experts)
             shared = m.shared_expert_intermediate_size or m.moe_intermediate_size * m.num_shared_experts
-            mlp = tokens * h * a + per_expert * 3 * m.moe_intermediate_size * a + tokens * 3 * shared * a + tokens * router * 4
+            mats = 3 if m.mlp_gated else 2
+            mlp = tokens * h * a + per_expert * mats * m.moe_intermediate_size * a + tokens * mats * shared * a + tokens * router * 4
         else:
             mlp = tokens * (3 if m.mlp_gated else 2) * inter * a
         attn = tokens * (2 * q + 2 * kv) * a
@@ -308,11 +315,11 @@ class _Precise:
             trainable = self.lora_params()
             grad_b, state_b, master = 4, K.OPTIMIZER_STATE_BYTES[opt]["fp32"], 0  # peft adapters are fp32
         if opt == "adafactor":
-            state_b = 8 / m.hidden_size * 4  # factored second moment: (rows + cols) fp32 per matrix
+            # factored second moment: (rows + cols) fp32 values per h×x matrix = 4/x + 4/h ≤ 8/h B/param
+            state_b = 8 / m.hidden_size
         temp_b = K.FOREACH_TEMP_STATES[opt] * (state_b / max(1, K.OPTIMIZER_STATES[opt])) if self.zero == 0 else 0
-        shard = self.tp * (self.pp if False else 1)
         per_param_states = state_b + master + temp_b
-        params_here = trainable * (self.layer_share() if self.pp > 1 else 1) / shard
+        params_here = trainable * self.layer_share() / self.tp
         grads = params_here * grad_b
         states = params_here * per_param_states
         if self.zero >= 1:

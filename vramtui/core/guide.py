@@ -80,7 +80,9 @@ def guide_estimate(s: Scenario) -> Estimate:
         "optimizer_states": optimizer, "adapters": adapters, "overhead": CUDA_OVERHEAD,
     }
     gpus = o.gpus
+    # the guide has no parallelism model: split everything evenly, but every GPU's process pays the 0.5 GB
     per_gpu = {k: int(math.ceil(totals[k] / gpus)) for k in COMPONENTS}
+    per_gpu["overhead"] = int(CUDA_OVERHEAD)
     return Estimate(
         method="guide",
         parameters=int(params),
