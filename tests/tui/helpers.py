@@ -1,0 +1,39 @@
+"""Pilot helpers: reach a field with Tab only, and read what the screen shows."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+
+async def tab_to(pilot: Pilot, widget_id: str, limit: int = 40) -> None:
+    """Press Tab until the widget with ``widget_id`` has focus (keyboard only, like a user)."""
+    for _ in range(limit):
+        if pilot.app.focused is not None and pilot.app.focused.id == widget_id:
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"Tab never reached #{widget_id}; focus is on {pilot.app.focused}")
+
+
+def shown(pilot: Pilot, selector: str) -> str:
+    """The plain text a Static currently shows (Rich renderables rendered at the widget's width)."""
+    widget = pilot.app.screen.query_one(selector, Static)
+    content = widget.content
+    if isinstance(content, (str, Text)):
+        return str(content)
+    console = Console(width=max(40, widget.size.width), record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
+
+
+def summary(pilot: Pilot) -> str:
+    return "\n".join(shown(pilot, f"#summary-{part}") for part in ("line", "totals", "legend"))
+
+
+def table_rows(pilot: Pilot, selector: str) -> list[list[str]]:
+    table = pilot.app.screen.query_one(selector, DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]

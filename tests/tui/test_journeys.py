@@ -1,0 +1,244 @@
+"""The journeys of issue 3, by key presses only, asserting on what the screen shows and on files."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from vramtui.core.io import load_scenario
+from vramtui.tui.app import VramApp
+from vramtui.tui.paths import scenarios_dir
+
+from .helpers import shown, summary, tab_to, table_rows
+
+SIZE = (120, 40)
+
+
+async def test_pick_a_model_by_typing_part_of_its_name():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        await pilot.press(*"qwen2.5 14")
+        await pilot.pause()
+        rows = table_rows(pilot, "#model-table")
+        assert rows and rows[0][0] == "qwen2.5-14b"
+        assert all("qwen2.5" in r[0] and "14" in r[0] for r in rows)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Qwen2.5 14B" in summary(pilot)
+        assert app.scenario.model.preset == "qwen2.5-14b"
+
+
+async def test_context_32k_changes_total_and_kv_on_screen():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        before = summary(pilot)
+        assert "K KV cache 1.00 GiB" in before and "18.06 GiB per GPU" in before
+        await tab_to(pilot, "context_length")
+        await pilot.press(*"32k")  # the field's text is selected on focus: typing replaces it
+        await pilot.pause()
+        after = summary(pilot)
+        assert "32K ctx" in after
+        assert "K KV cache 4.00 GiB" in after  # 4 × the 8K figure
+        assert "18.06 GiB per GPU" not in after
+        assert "KV cache" in shown(pilot, "#breakdown") and "32,768 tokens" in shown(pilot, "#breakdown")
+
+
+async def test_invalid_context_is_flagged_at_the_field_and_never_reaches_the_estimator():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await tab_to(pilot, "context_length")
+        await pilot.press(*"32q")
+        await pilot.pause()
+        row = app.screen.query_one("#context_length").parent.parent
+        assert row.has_class("-invalid")
+        assert "is not a token count" in str(row.query_one(".field-error").content)
+        # "3" and "32" were valid on the way and applied live; "32q" is not, so 32 stays
+        assert app.scenario.workload.context_length == 32
+        assert "32 ctx" in summary(pilot)
+        await pilot.press("backspace", "k")
+        await pilot.pause()
+        assert not row.has_class("-invalid") and app.scenario.workload.context_length == 32768
+
+
+async def test_switching_to_qlora_shows_optimizer_states():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        assert "optimizer" not in summary(pilot)
+        await tab_to(pilot, "mode")
+        await pilot.press("enter")  # open the list
+        await pilot.press("down", "down", "enter")  # inference -> lora -> qlora
+        await pilot.pause()
+        text = summary(pilot)
+        assert "qlora" in text and "nf4-dq" in text
+        assert "O optimizer" in text and "L adapters" in text
+        # optimizations that apply to QLoRA are enabled, the full-only one is greyed out with a reason
+        await pilot.press("f4")
+        await pilot.pause()
+        assert not app.screen.query_one("#lora_rank").disabled
+        offload = app.screen.query_one("#cpu_offload")
+        assert offload.disabled and "full fine-tuning only" in str(offload.parent.parent.query_one(".field-reason").content)
+
+
+async def test_sort_gpu_grid_by_price_keeps_cursor_on_the_same_gpu():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await pilot.pause()
+        for _ in range(10):  # move the cursor to the price column
+            await pilot.press("right")
+        table = app.screen.query_one("#gpu-table")
+        assert table.ordered_columns[table.cursor_column].label.plain == "price"
+        await pilot.press("f9")
+        await pilot.pause()
+        prices = [float(r[10].strip("$").replace(",", "")) for r in table_rows(pilot, "#gpu-table")]
+        assert prices == sorted(prices) and len(prices) == len(app.scenario.hardware.gpus)
+        await pilot.press("f9")  # again: descending
+        await pilot.pause()
+        prices = [float(r[10].strip("$").replace(",", "")) for r in table_rows(pilot, "#gpu-table")]
+        assert prices == sorted(prices, reverse=True)
+        # the cursor stays on its GPU when a change re-sorts nothing but updates every cell
+        await pilot.press("down", "down")
+        gpu = table_rows(pilot, "#gpu-table")[table.cursor_row][1]
+        await pilot.press("f3")
+        await tab_to(pilot, "context_length")
+        await pilot.press(*"16k")
+        await pilot.press("f5")
+        await pilot.pause()
+        assert table_rows(pilot, "#gpu-table")[table.cursor_row][1] == gpu
+        assert "16K ctx" in summary(pilot)
+
+
+async def test_space_and_enter_choose_compared_and_verdict_gpus():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5", "ctrl+g")  # show every preset
+        await pilot.pause()
+        rows = table_rows(pilot, "#gpu-table")
+        target = next(i for i, r in enumerate(rows) if "A5000" in r[1])
+        table = app.screen.query_one("#gpu-table")
+        step = "down" if target > table.cursor_row else "up"
+        for _ in range(abs(target - table.cursor_row)):  # the cursor stayed on the RTX 4090's row
+            await pilot.press(step)
+        await pilot.press("space")
+        await pilot.pause()
+        assert "rtx-a5000" in app.scenario.hardware.gpus
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.scenario.hardware.verdict_gpu == "rtx-a5000"
+        assert "A5000" in summary(pilot)
+
+
+async def test_save_then_open_in_a_new_app_shows_the_same_numbers():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await tab_to(pilot, "context_length")
+        await pilot.press(*"32k")
+        await pilot.pause()
+        assert "modified" not in app.title or app.path is None
+        await pilot.press("ctrl+s")  # first save asks for a name
+        await pilot.pause()
+        await pilot.press(*"ctx32k-scenario", "enter")
+        await pilot.pause()
+        first = summary(pilot)
+        assert "ctx32k-scenario.toml" in app.title and "modified" not in app.title
+    path = scenarios_dir() / "ctx32k-scenario.toml"
+    saved = tomllib.loads(path.read_text())
+    assert saved["workload"]["context_length"] == 32768 and saved["model"] == {"preset": "llama-3.1-8b"}
+
+    again = VramApp()
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press("enter")  # the only file in the scenarios folder
+        await pilot.pause()
+        assert summary(pilot) == first
+        assert again.scenario == load_scenario(path)
+
+
+async def test_malformed_file_shows_the_error_and_keeps_the_scenario(tmp_path):
+    bad = tmp_path / "broken.toml"
+    bad.write_text('schema = 1\n[model]\npreset = "llama-3.1-8b"\n[workload]\nbatch_size = -3\n')
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await tab_to(pilot, "context_length")
+        await pilot.press(*"16k")
+        await pilot.pause()
+        before, scenario = summary(pilot), app.scenario
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press("enter")  # unsaved changes: the question defaults to Cancel
+        await pilot.pause()
+        assert app.scenario == scenario
+        await pilot.press("ctrl+o", "tab", "enter")  # this time: Discard changes
+        await pilot.pause()
+        await tab_to(pilot, "open-path")
+        await pilot.press(*str(bad), "enter")
+        await pilot.pause()
+        status = shown(pilot, "#summary-status")
+        assert "broken.toml: workload.batch_size" in status and "greater than or equal to 1" in status
+        assert "the current scenario is unchanged" in status
+        assert app.scenario == scenario and summary(pilot) == before
+
+
+async def test_quit_with_unsaved_changes_asks_first():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")  # the method switch is a view setting, not a change
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert app.return_code == 0  # nothing to lose: no question asked
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await tab_to(pilot, "batch_size")
+        await pilot.press(*"4")
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "ConfirmScreen"
+        await pilot.press("escape")  # escape means back: still running, nothing lost
+        await pilot.pause()
+        assert app.is_running and app.scenario.workload.batch_size == 4
+
+
+async def test_method_and_unit_switches():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        assert "per GPU (precise)" in summary(pilot) and "guide" in summary(pilot)
+        await pilot.press("f6")
+        await pilot.pause()
+        assert "per GPU (guide)" in summary(pilot) and "· precise 18.06 GiB" in summary(pilot)
+        await pilot.press("f7")
+        await pilot.pause()
+        assert " GB" in summary(pilot) and "GiB" not in shown(pilot, "#summary-totals")
+
+
+async def test_f1_help_names_the_focused_field_and_restores_focus():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await tab_to(pilot, "context_length")
+        await pilot.press("f1")
+        await pilot.pause()
+        assert "Context" in shown(pilot, "#help-focused") and "8k" in shown(pilot, "#help-focused")
+        assert "CTRL+S" in shown(pilot, "#help-keys")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.focused.id == "context_length"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
+async def test_every_screen_renders_at_common_sizes(size):
+    app = VramApp()
+    async with app.run_test(size=size) as pilot:
+        for key in ("f2", "f3", "f4", "f5"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert "GPU (precise)" in shown(pilot, "#summary-totals") and "FITS" in shown(pilot, "#summary-totals")
+        assert app.has_class("-compact") == (size == (80, 24))

@@ -1,0 +1,1 @@
+"""The Textual app: four screens over one live scenario."""

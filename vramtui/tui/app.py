@@ -1,0 +1,231 @@
+"""The vramtui App: holds one immutable Scenario, recomputes one Result per change, owns files."""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Iterable
+
+from pydantic import ValidationError
+from textual.app import App, SystemCommand
+from textual.reactive import var
+from textual.screen import Screen
+
+from ..core.io import ScenarioError, default_scenario, load_scenario, save_scenario
+from ..core.scenario import ModelChoice, Scenario
+from .commands import COMMANDS, app_bindings
+from .screens.dialogs import ConfirmScreen, HelpScreen, OpenScreen, SaveAsScreen
+from .screens.gpus import COLUMNS, GPUScreen
+from .screens.model import ModelScreen
+from .screens.optimizations import OptimizationsScreen
+from .screens.workload import WorkloadScreen
+from .state import Result, compute
+from .widgets.form import FieldRow
+
+COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
+
+
+def validation_message(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{field}: {msg}" if field else msg
+
+
+class VramApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "vramtui"
+    MODES = {
+        "model": ModelScreen,
+        "workload": WorkloadScreen,
+        "optimizations": OptimizationsScreen,
+        "gpus": GPUScreen,
+    }
+    DEFAULT_MODE = "workload"
+    BINDINGS = app_bindings()
+
+    scenario: var[Scenario] = var(None, init=False)  # type: ignore[assignment]
+    result: var[Result | None] = var(None, init=False)
+    unit: var[str] = var("GiB")
+    method: var[str] = var("precise", init=False)
+    status: var[str] = var("")  # the last file error, shown under the summary until the next action
+
+    def __init__(self, scenario: Scenario | None = None, path: Path | None = None) -> None:
+        super().__init__()
+        first = scenario or default_scenario()
+        self.path: Path | None = path
+        self.saved: Scenario | None = first  # a fresh default counts as unchanged
+        self.load_count = 0  # bumps when a file replaces the scenario wholesale (forms drop stale errors)
+        self.set_reactive(VramApp.scenario, first)
+        self.set_reactive(VramApp.result, compute(first, "precise"))
+
+    # state ---------------------------------------------------------------------------------
+    @property
+    def dirty(self) -> bool:
+        return self.scenario != self.saved
+
+    def watch_scenario(self, scenario: Scenario) -> None:
+        self.status = ""
+        self.result = compute(scenario, self.method)
+        self._update_title()
+
+    def watch_method(self, method: str) -> None:
+        self.result = compute(self.scenario, method)
+
+    def _update_title(self) -> None:
+        name = self.path.name if self.path else "unsaved scenario"
+        self.title = f"vramtui — {name}{' ● modified' if self.dirty else ''}"
+
+    def update_scenario(self, section: str, **changes) -> str | None:
+        """Apply a validated edit; return the message instead when it is not allowed."""
+        try:
+            self.scenario = self.scenario.replace(section, **changes)
+        except ValidationError as exc:
+            return validation_message(exc)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def set_model(self, choice: ModelChoice) -> None:
+        self.scenario = self.scenario.model_copy(update={"model": choice})
+
+    def replace_scenario(self, scenario: Scenario, path: Path | None) -> None:
+        self.load_count += 1
+        self.path = path
+        self.saved = scenario
+        for screen in self._all_mode_screens():
+            for row in screen.query(FieldRow):
+                row.set_error(None)
+        if scenario == self.scenario:
+            self._update_title()
+        self.scenario = scenario
+
+    def _all_mode_screens(self) -> list[Screen]:
+        out = []
+        for stack in self._screen_stacks.values():
+            out.extend(s for s in stack if not s.is_modal)
+        return out
+
+    # layout ---------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self._update_title()
+        self._apply_compact()
+
+    def on_resize(self) -> None:
+        self._apply_compact()
+
+    def _apply_compact(self) -> None:
+        size = self.size
+        compact = size.width < COMPACT_WIDTH or size.height < COMPACT_HEIGHT
+        self.set_class(compact, "-compact")
+
+    # commands -------------------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for c in COMMANDS:
+            if c.id in ("quit",):
+                continue
+            yield SystemCommand(f"{c.title} ({c.key})", c.help, partial(self.run_action, c.action))
+        if isinstance(screen, GPUScreen):
+            for col in COLUMNS[1:]:
+                yield SystemCommand(f"Sort GPUs by {col.title}", "Again reverses the order", partial(screen.sort_by, col.key))
+            yield SystemCommand("GPUs: fits only (ctrl+f)", "Show only GPUs the scenario fits on", screen.action_toggle_fits)
+            yield SystemCommand("GPUs: all presets (ctrl+g)", "Show every GPU preset", screen.action_toggle_all)
+
+    def action_toggle_method(self) -> None:
+        self.method = "guide" if self.method == "precise" else "precise"
+        self.notify(f"Method: {self.method}", timeout=2)
+
+    def action_toggle_units(self) -> None:
+        self.unit = "GB" if self.unit == "GiB" else "GiB"
+
+    def action_next_theme(self) -> None:
+        names = sorted(self.available_themes)
+        self.theme = names[(names.index(self.theme) + 1) % len(names)] if self.theme in names else names[0]
+        self.notify(f"Theme: {self.theme}", timeout=2)
+
+    def action_help(self) -> None:
+        focused = self.focused
+        text = ""
+        if focused is not None:
+            row = next((a for a in focused.ancestors_with_self if isinstance(a, FieldRow)), None)
+            label = f"{row.label}: " if row else ""
+            text = label + (str(focused.tooltip) if focused.tooltip else (row.help if row else ""))
+        keys = [(b.key, b.tooltip or b.description) for b in getattr(self.screen, "BINDINGS", []) if hasattr(b, "key")]
+        self.push_screen(HelpScreen(text, keys))
+
+    # files ----------------------------------------------------------------------------------
+    def action_save(self) -> None:
+        if self.path is None:
+            self.action_save_as()
+        else:
+            self._write(self.path)
+
+    def action_save_as(self) -> None:
+        suggestion = self.path.stem if self.path else self.scenario.model.spec.id
+        self.push_screen(SaveAsScreen(suggestion), self._save_as_chosen)
+
+    def _save_as_chosen(self, path: Path | None) -> None:
+        if path is None:
+            return
+        if path.exists() and path != self.path:
+            self.push_screen(ConfirmScreen(f"{path.name} exists. Replace it? (the old one is kept as {path.name}.bak)",
+                                           yes="Replace"),
+                             lambda ok: self._write(path) if ok else None)
+        else:
+            self._write(path)
+
+    def _write(self, path: Path) -> None:
+        try:
+            save_scenario(self.scenario, path)
+        except ScenarioError as exc:
+            self.status = str(exc)
+            self.notify(str(exc), title="Not saved", severity="error", timeout=10)
+            return
+        self.status = ""
+        self.path, self.saved = path, self.scenario
+        self._update_title()
+        self.notify(f"Saved {path}", timeout=3)
+
+    def action_open(self) -> None:
+        self._unless_unsaved("Open another scenario", lambda: self.push_screen(OpenScreen(), self.open_path))
+
+    def open_path(self, path: Path | None) -> bool:
+        if path is None:
+            return False
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as exc:
+            self.status = f"{exc} — the current scenario is unchanged"
+            self.notify(f"{exc}\nThe current scenario is unchanged.", title="Cannot open", severity="error", timeout=15)
+            return False
+        self.replace_scenario(scenario, path)
+        self.notify(f"Opened {path}", timeout=3)
+        return True
+
+    def action_new(self) -> None:
+        self._unless_unsaved("Start a new scenario", lambda: self.replace_scenario(default_scenario(), None))
+
+    def action_quit(self) -> None:
+        self._unless_unsaved("Quit", self.exit)
+
+    def _unless_unsaved(self, what: str, then) -> None:
+        if not self.dirty:
+            then()
+            return
+        self.push_screen(ConfirmScreen(f"{what} without saving your changes?", yes="Discard changes"),
+                         lambda ok: then() if ok else None)
+
+
+def run(path: str | None = None) -> int:
+    """Entry point of ``vramtui [FILE]``: a bad file is one line on stderr and exit 2."""
+    scenario, file = None, None
+    if path:
+        try:
+            scenario, file = load_scenario(path), Path(path)
+        except ScenarioError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    VramApp(scenario, file).run()
+    return 0

@@ -1,0 +1,59 @@
+"""What the four top-level screens share: header, summary panel, body, footer, and a subscription
+to the App's ``result`` so each redraws from the same computed estimate."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from ..state import Result
+from ..widgets.summary import SummaryPanel
+
+if TYPE_CHECKING:
+    from ..app import VramApp
+
+
+class VramScreen(Screen):
+    """A mode screen. Subclasses yield their body in ``compose_body`` and redraw in ``render_result``."""
+
+    TITLE_SUFFIX = ""
+    BODY_SCROLLS = True  # the GPU grid scrolls itself instead
+
+    @property
+    def vram(self) -> VramApp:
+        return cast("VramApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield SummaryPanel(id="summary")
+        body = VerticalScroll(id="body", can_focus=False) if self.BODY_SCROLLS else Vertical(id="body")
+        with body:
+            yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:  # pragma: no cover - abstract
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.TITLE_SUFFIX
+
+        self.watch(self.app, "result", self._on_result, init=True)
+        self.watch(self.app, "unit", lambda _u: self._on_result(self.vram.result), init=False)
+        self.watch(self.app, "status", self.query_one(SummaryPanel).show_status, init=True)
+
+    def _on_result(self, result: Result | None) -> None:
+        if result is None:
+            return
+        self.query_one(SummaryPanel).show(result, self.vram.unit)
+        self.render_result(result)
+
+    def on_resize(self) -> None:
+        if self.vram.result is not None:
+            self.query_one(SummaryPanel).show(self.vram.result, self.vram.unit)
+
+    def render_result(self, result: Result) -> None:
+        """Bring the body's widgets in line with ``result`` (never recompute memory here)."""

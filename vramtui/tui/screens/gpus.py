@@ -1,0 +1,208 @@
+"""GPUs: the side-by-side fit grid. Sort by any column (F9 on the column under the cursor), filter
+(fits only, vendor, budget, compared only), pick compared GPUs (space) and the verdict GPU (enter).
+Updated in place on every change, keeping the cursor on the same GPU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.coordinate import Coordinate
+from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static
+
+from ...core import presets
+from ...core.fit import GPUFit
+from ...core.units import fmt_tokens, to_unit
+from ..state import Result
+from .base import VramScreen
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    sort: Callable[[GPUFit], Any]  # ascending key; None sorts last
+
+
+def _none_last(value):
+    return (value is None, value)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("mark", "", lambda f: 0),
+    Column("gpu", "GPU", lambda f: f.gpu.name),
+    Column("need", "need", lambda f: f.need_bytes),
+    Column("usable", "usable", lambda f: f.usable_bytes),
+    Column("fits", "fits", lambda f: not f.fits),
+    Column("headroom", "headroom", lambda f: -f.headroom_bytes),
+    Column("needed", "GPUs", lambda f: _none_last(f.gpus_needed)),
+    Column("max_ctx", "max ctx", lambda f: -f.max_context),
+    Column("max_batch", "max batch", lambda f: -f.max_batch),
+    Column("speed", "tok/s", lambda f: -(f.tokens_per_s or 0)),
+    Column("price", "price", lambda f: f.price_usd),
+    Column("per_gib", "$/GiB", lambda f: _none_last(f.price_per_gib)),
+)
+COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
+
+
+class GPUScreen(VramScreen):
+    TITLE_SUFFIX = "GPUs"
+    BODY_SCROLLS = False
+    BINDINGS = [
+        Binding("f9", "sort_column", "Sort", tooltip="Sort by the column under the cursor (again: reverse)"),
+        Binding("ctrl+f", "toggle_fits", "Fits only", tooltip="Show only GPUs the scenario fits on"),
+        Binding("ctrl+g", "toggle_all", "All GPUs", tooltip="Show every GPU preset, not just the compared ones"),
+        Binding("space", "toggle_compare", "Compare", show=False, tooltip="Add or remove the GPU from the comparison"),
+    ]
+
+    sort_key: str = "need"
+    sort_reverse: bool = False
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="gpu-filters"):
+            yield Checkbox("Fits only", id="fits-only", compact=True)
+            yield Checkbox("All GPUs", id="all-gpus", compact=True)
+            yield Select([("any vendor", "any"), ("NVIDIA", "nvidia"), ("AMD", "amd"), ("Apple", "apple"), ("Intel", "intel")],
+                         allow_blank=False, value="any", id="vendor", compact=True)
+            yield Label("max $")
+            yield Input(placeholder="budget", id="budget", compact=True)
+        yield DataTable(id="gpu-table", cursor_type="cell", zebra_stripes=True)
+        yield Static("", id="gpu-hint", classes="hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#gpu-table", DataTable)
+        for c in COLUMNS:
+            table.add_column(c.title, key=c.key)
+        super().on_mount()
+        table.focus()
+
+    # data --------------------------------------------------------------------------------
+    def visible(self, result: Result) -> list[GPUFit]:
+        s = result.scenario
+        show_all = self.query_one("#all-gpus", Checkbox).value
+        vendor = self.query_one("#vendor", Select).value
+        fits_only = self.query_one("#fits-only", Checkbox).value
+        budget = self._budget()
+        ids = list(presets.gpus()) if show_all else list(s.hardware.gpus)
+        rows = [result.by_gpu[g] for g in ids]
+        rows = [f for f in rows if (vendor == "any" or f.gpu.vendor == vendor) and (not fits_only or f.fits)
+                and (budget is None or f.price_usd <= budget)]
+        key = next(c.sort for c in COLUMNS if c.key == self.sort_key)
+        return sorted(rows, key=key, reverse=self.sort_reverse)
+
+    def _budget(self) -> float | None:
+        text = self.query_one("#budget", Input).value.strip().lstrip("$").replace(",", "")
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+    def cells(self, f: GPUFit, result: Result) -> list[Text | str]:
+        unit = self.vram.unit
+        s = result.scenario
+        verdict = f.gpu.id == s.hardware.verdict_gpu
+        compared = f.gpu.id in s.hardware.gpus
+        mark = "★" if verdict else ("✓" if compared else " ")
+        fits = Text("✔ yes", "green") if f.fits else Text("✘ no", "red")
+        head = to_unit(f.headroom_bytes, unit)
+        ctx = ("≥" if f.max_context_capped else "") + fmt_tokens(f.max_context) if f.max_context else "—"
+        return [
+            mark, f.gpu.id if self.app.has_class("-compact") else f.gpu.name, f"{to_unit(f.need_bytes, unit):.1f}", f"{to_unit(f.usable_bytes, unit):.1f}", fits,
+            Text(f"{head:+.1f}", "green" if head >= 0 else "red"),
+            str(f.gpus_needed) if f.gpus_needed else ">8", ctx, str(f.max_batch) if f.max_batch else "—",
+            f"{f.tokens_per_s:.0f}" if f.tokens_per_s else "—", f"${f.price_usd:,.0f}",
+            f"${f.price_per_gib:,.0f}" if f.price_per_gib else "—",
+        ]
+
+    def render_result(self, result: Result) -> None:
+        table = self.query_one("#gpu-table", DataTable)
+        rows = self.visible(result)
+        keys = [f.gpu.id for f in rows]
+        current = [str(k.value) for k in table.rows]
+        cursor_key = current[table.cursor_row] if current and table.cursor_row < len(current) else None
+        cursor_col = table.cursor_column
+        if keys == current:  # same rows, same order: update the cells in place
+            for f in rows:
+                for c, value in zip(COLUMNS, self.cells(f, result)):
+                    table.update_cell(f.gpu.id, c.key, value)
+        else:
+            table.clear()
+            for f in rows:
+                table.add_row(*self.cells(f, result), key=f.gpu.id)
+            if cursor_key in keys:
+                table.cursor_coordinate = Coordinate(keys.index(cursor_key), cursor_col)
+        arrow = "▼" if self.sort_reverse else "▲"
+        title = next(c.title for c in COLUMNS if c.key == self.sort_key) or "mark"
+        self.query_one("#gpu-hint", Static).update(
+            f"{len(rows)} GPUs · sorted by {title} {arrow} · ★ verdict GPU (enter) · ✓ compared (space) · "
+            f"F9 sort by column · ^F fits only · ^G all GPUs · units {self.vram.unit}")
+
+    def refresh_grid(self) -> None:
+        if self.vram.result is not None:
+            self.render_result(self.vram.result)
+
+    # actions -----------------------------------------------------------------------------
+    def action_sort_column(self) -> None:
+        table = self.query_one("#gpu-table", DataTable)
+        self.sort_by(COLUMNS[table.cursor_column].key)
+
+    def sort_by(self, key: str) -> None:
+        if key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key, self.sort_reverse = key, False
+        self.refresh_grid()
+
+    def action_toggle_fits(self) -> None:
+        self.query_one("#fits-only", Checkbox).toggle()
+
+    def action_toggle_all(self) -> None:
+        self.query_one("#all-gpus", Checkbox).toggle()
+
+    def _cursor_gpu(self) -> str | None:
+        table = self.query_one("#gpu-table", DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_toggle_compare(self) -> None:
+        gpu = self._cursor_gpu()
+        if gpu is None:
+            return
+        hw = self.vram.scenario.hardware
+        if gpu in hw.gpus:
+            if len(hw.gpus) == 1:
+                self.notify("Keep at least one GPU in the comparison", severity="warning")
+                return
+            gpus = tuple(g for g in hw.gpus if g != gpu)
+            selected = hw.selected if hw.selected != gpu else None
+        else:
+            gpus, selected = (*hw.gpus, gpu), hw.selected
+        self.vram.update_scenario("hardware", gpus=gpus, selected=selected)
+
+    def set_verdict(self, gpu: str) -> None:
+        hw = self.vram.scenario.hardware
+        gpus = hw.gpus if gpu in hw.gpus else (*hw.gpus, gpu)
+        self.vram.update_scenario("hardware", gpus=gpus, selected=gpu)
+        self.notify(f"Verdict GPU: {presets.gpu(gpu).name}", timeout=2)
+
+    @on(DataTable.CellSelected, "#gpu-table")
+    def _enter(self, event: DataTable.CellSelected) -> None:
+        self.set_verdict(str(event.cell_key.row_key.value))
+
+    @on(DataTable.HeaderSelected, "#gpu-table")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        self.sort_by(str(event.column_key.value))
+
+    @on(Checkbox.Changed)
+    @on(Select.Changed)
+    @on(Input.Changed, "#budget")
+    def _filters(self) -> None:
+        self.refresh_grid()

@@ -1,0 +1,188 @@
+"""Model: a searchable preset list, a custom-architecture form, and config.json import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Button, Checkbox, DataTable, Input, Static, TabbedContent, TabPane
+
+from ...core import presets
+from ...core.hfconfig import ConfigImportError, load_config
+from ...core.model import ModelSpec
+from ...core.scenario import ModelChoice
+from ...core.units import fmt_count, fmt_tokens
+from ..state import Result
+from ..widgets.form import FieldRow, set_quietly
+from .base import VramScreen
+
+CUSTOM_FIELDS = (
+    ("hidden_size", "Hidden size"), ("num_hidden_layers", "Layers"), ("num_attention_heads", "Attention heads"),
+    ("num_key_value_heads", "KV heads"), ("head_dim", "Head dim (optional)"), ("intermediate_size", "MLP width"),
+    ("vocab_size", "Vocabulary"), ("max_position_embeddings", "Max context"),
+)
+
+
+def _haystack(spec: ModelSpec) -> str:
+    return " ".join([spec.id, spec.name, spec.family, *spec.features, fmt_count(spec.total_parameters)]).lower()
+
+
+def matches(spec: ModelSpec, query: str) -> bool:
+    """Every word of the query appears in the id, name, family, features or size ('qwen 7b', 'moe')."""
+    hay = _haystack(spec)
+    return all(word in hay for word in query.lower().split())
+
+
+class ModelScreen(VramScreen):
+    TITLE_SUFFIX = "Model"
+    BINDINGS = [Binding("down", "focus_list", "List", show=False)]
+
+    def compose_body(self) -> ComposeResult:
+        with TabbedContent(id="model-tabs"):
+            with TabPane("Presets", id="tab-presets"):
+                yield Input(placeholder="type to filter: name, family, size (qwen 7b, moe, gemma)", id="model-search",
+                            compact=True)
+                yield DataTable(id="model-table", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="model-count", classes="hint")
+            with TabPane("Custom", id="tab-custom"):
+                for field, label in CUSTOM_FIELDS:
+                    yield FieldRow(label, Input(id=f"custom-{field}"))
+                yield FieldRow("Tied embeddings", Checkbox("", id="custom-tie"))
+                yield FieldRow("Gated MLP (SwiGLU)", Checkbox("", True, id="custom-gated"))
+                with Horizontal(classes="buttons"):
+                    yield Button("Use this model", id="custom-apply", variant="primary", compact=True)
+                yield Static("", id="custom-result", classes="hint")
+            with TabPane("Import config.json", id="tab-import"):
+                yield FieldRow("config.json path", Input(placeholder="path/to/config.json", id="import-path"),
+                               "A Hugging Face config.json (llama, mistral, qwen2/3, gemma, phi, deepseek, gpt-oss, …)")
+                with Horizontal(classes="buttons"):
+                    yield Button("Import", id="import-apply", variant="primary", compact=True)
+                yield Static("", id="import-result", classes="hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#model-table", DataTable)
+        table.add_columns("id", "name", "params", "context", "features")
+        self._fill("")
+        super().on_mount()
+        self._fill_custom(self.vram.scenario.model.spec)
+        self.query_one("#model-search", Input).focus()
+
+    # presets ---------------------------------------------------------------------------
+    def _fill(self, query: str) -> None:
+        table = self.query_one("#model-table", DataTable)
+        table.clear()
+        shown = [m for m in presets.models().values() if matches(m, query)]
+        for m in shown:
+            table.add_row(m.id, m.name, fmt_count(m.total_parameters), fmt_tokens(m.max_position_embeddings),
+                          " ".join(m.features), key=m.id)
+        total = len(presets.models())
+        self.query_one("#model-count", Static).update(
+            f"{len(shown)} of {total} presets · Enter picks the highlighted one" if shown else f"no preset matches {query!r}")
+
+    @on(Input.Changed, "#model-search")
+    def _search(self, event: Input.Changed) -> None:
+        self._fill(event.value)
+
+    @on(Input.Submitted, "#model-search")
+    def _pick_first(self) -> None:
+        table = self.query_one("#model-table", DataTable)
+        if table.row_count:
+            self._pick(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+
+    @on(DataTable.RowSelected, "#model-table")
+    def _pick_row(self, event: DataTable.RowSelected) -> None:
+        self._pick(str(event.row_key.value))
+
+    def action_focus_list(self) -> None:
+        if self.focused is self.query_one("#model-search"):
+            self.query_one("#model-table").focus()
+
+    def _pick(self, model_id: str) -> None:
+        spec = presets.model(model_id)
+        self.vram.set_model(ModelChoice(preset=model_id, spec=spec))
+        self._fill_custom(spec)
+        self.notify(f"Model: {spec.name}", timeout=2)
+
+    # custom ------------------------------------------------------------------------------
+    def _fill_custom(self, spec: ModelSpec) -> None:
+        for field, _ in CUSTOM_FIELDS:
+            value = getattr(spec, field)
+            set_quietly(self.query_one(f"#custom-{field}", Input), "" if value is None else str(value))
+        set_quietly(self.query_one("#custom-tie", Checkbox), spec.tie_word_embeddings)
+        set_quietly(self.query_one("#custom-gated", Checkbox), spec.mlp_gated)
+
+    @on(Button.Pressed, "#custom-apply")
+    def _apply_custom(self) -> None:
+        self.use_custom()
+
+    def use_custom(self) -> bool:
+        values: dict = {"id": "custom", "name": "Custom model", "family": "custom"}
+        ok = True
+        for field, label in CUSTOM_FIELDS:
+            box = self.query_one(f"#custom-{field}", Input)
+            row: FieldRow = box.parent.parent  # type: ignore[assignment]
+            text = box.value.strip().replace(",", "").replace("_", "")
+            if not text and field in ("head_dim", "num_key_value_heads"):
+                row.set_error(None)
+                continue
+            try:
+                values[field] = int(text)
+                row.set_error(None)
+            except ValueError:
+                row.set_error(f"{label}: {box.value!r} is not a whole number")
+                ok = False
+        values["tie_word_embeddings"] = self.query_one("#custom-tie", Checkbox).value
+        values["mlp_gated"] = self.query_one("#custom-gated", Checkbox).value
+        result = self.query_one("#custom-result", Static)
+        if not ok:
+            result.update("✘ fix the fields marked above")
+            return False
+        try:
+            spec = ModelSpec.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            result.update(f"✘ {where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}")
+            return False
+        self.vram.set_model(ModelChoice(spec=spec))
+        result.update(f"✔ custom model: {spec.total_parameters:,} parameters")
+        return True
+
+    # import ------------------------------------------------------------------------------
+    @on(Button.Pressed, "#import-apply")
+    @on(Input.Submitted, "#import-path")
+    def _import(self) -> None:
+        self.import_config(self.query_one("#import-path", Input).value)
+
+    def import_config(self, text: str) -> bool:
+        row: FieldRow = self.query_one("#import-path").parent.parent  # type: ignore[assignment]
+        result = self.query_one("#import-result", Static)
+        path = Path(text.strip()).expanduser()
+        if not text.strip():
+            row.set_error("give the path of a config.json")
+            return False
+        try:
+            spec = load_config(path)
+        except ConfigImportError as exc:
+            row.set_error(str(exc))
+            result.update("")
+            return False
+        row.set_error(None)
+        self.vram.set_model(ModelChoice(config=str(path.resolve()), spec=spec))
+        self._fill_custom(spec)
+        result.update(f"✔ {spec.name}: {spec.total_parameters:,} parameters ({spec.family})")
+        return True
+
+    def render_result(self, result: Result) -> None:
+        spec = result.scenario.model.spec
+        table = self.query_one("#model-table", DataTable)
+        if result.scenario.model.preset and result.scenario.model.preset in table.rows:
+            index = table.get_row_index(result.scenario.model.preset)
+            if table.cursor_row != index and not table.has_focus:
+                table.move_cursor(row=index)
+        self.query_one("#model-count", Static).set_class(False, "-error")
+        self.sub_title = f"Model · {spec.name}"

@@ -1,0 +1,113 @@
+"""Optimizations: those that do not apply to the current mode are shown disabled, with the reason."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.widgets import Checkbox, Input, Select, SelectionList, Static
+
+from ...core.scenario import LORA_TARGETS, OPTIMIZERS
+from ..state import Result
+from ..widgets.breakdown import Breakdown
+from ..widgets.form import FieldRow, set_quietly
+from .base import VramScreen
+
+TRAINING_ONLY = "training only — set the mode on Workload (F3)"
+LORA_ONLY = "LoRA / QLoRA only (Workload screen, F3)"
+FULL_ONLY = "full fine-tuning only (Workload screen, F3)"
+NEEDS_DP = "needs data parallel > 1 and a training mode"
+
+INT_FIELDS = {"lora_rank": (1, 4096), "tensor_parallel": (1, 4096), "pipeline_parallel": (1, 4096),
+              "data_parallel": (1, 4096)}
+
+
+class OptimizationsScreen(VramScreen):
+    TITLE_SUFFIX = "Optimizations"
+
+    def compose_body(self) -> ComposeResult:
+        o = self.vram.scenario.optimizations  # fields start at the scenario's values, never at a default
+        yield Static("Optimizations — each with its documented effect", classes="section-title")
+        yield FieldRow("Flash attention", Checkbox("", o.flash_attention, id="flash_attention"),
+                       "Removes the batch·heads·seq² score matrix; does not shrink the KV cache")
+        yield FieldRow("Grad checkpointing", Checkbox("", o.gradient_checkpointing, id="gradient_checkpointing"),
+                       "Keep only each layer's input; recompute one layer at a time in backward")
+        yield FieldRow("Optimizer", Select([(o, o) for o in OPTIMIZERS], allow_blank=False, value=o.optimizer, id="optimizer"),
+                       "Optimizer states per trainable parameter: AdamW 8 B, 8-bit 2 B, SGD 0 B …")
+        yield FieldRow("LoRA rank", Input(str(o.lora_rank), id="lora_rank", placeholder="16"), "Adapter rank r: r·(in+out) params per matrix")
+        yield FieldRow("LoRA targets", SelectionList[str](*[(t, t, t in o.lora_targets) for t in LORA_TARGETS], id="lora_targets"),
+                       "Matrices that get adapters (space toggles)")
+        yield FieldRow("ZeRO stage", Select([(f"ZeRO-{z}" if z else "off", z) for z in range(4)], allow_blank=False,
+                                            value=o.zero_stage, id="zero_stage"),
+                       "1: shard optimizer states, 2: + gradients, 3: + weights, over data-parallel GPUs")
+        yield FieldRow("CPU offload", Checkbox("", o.cpu_offload, id="cpu_offload"), "ZeRO-Offload: optimizer states in host RAM")
+        yield FieldRow("Tensor parallel", Input(str(o.tensor_parallel), id="tensor_parallel", placeholder="1"), "GPUs sharing each layer")
+        yield FieldRow("Pipeline parallel", Input(str(o.pipeline_parallel), id="pipeline_parallel", placeholder="1"), "GPUs holding consecutive layers")
+        yield FieldRow("Data parallel", Input(str(o.data_parallel), id="data_parallel", placeholder="1"), "Model replicas (ZeRO shards across them)")
+
+        yield Static("Where the memory goes", classes="section-title")
+        yield Breakdown(id="breakdown")
+
+    def _row(self, field_id: str) -> FieldRow:
+        return self.query_one(f"#{field_id}").parent.parent  # type: ignore[return-value]
+
+    def render_result(self, result: Result) -> None:
+        self.query_one(Breakdown).show(result, self.vram.unit)
+        s = result.scenario
+        o, mode = s.optimizations, s.workload.mode
+        for name in ("flash_attention", "gradient_checkpointing", "cpu_offload"):
+            set_quietly(self.query_one(f"#{name}", Checkbox), getattr(o, name))
+        for name in ("optimizer", "zero_stage"):
+            set_quietly(self.query_one(f"#{name}", Select), getattr(o, name))
+        for name in INT_FIELDS:
+            box = self.query_one(f"#{name}", Input)
+            if not self._row(name).has_class("-invalid") and not (box.has_focus and box.value == str(getattr(o, name))):
+                set_quietly(box, str(getattr(o, name)))
+        targets = self.query_one("#lora_targets", SelectionList)
+        if tuple(targets.selected) != o.lora_targets:
+            with targets.prevent(SelectionList.SelectedChanged):
+                targets.deselect_all()
+                for t in o.lora_targets:
+                    targets.select(t)
+        training = mode != "inference"
+        lora = mode in ("lora", "qlora")
+        self._row("gradient_checkpointing").set_reason(None if training else TRAINING_ONLY)
+        self._row("optimizer").set_reason(None if training else TRAINING_ONLY)
+        self._row("lora_rank").set_reason(None if lora else LORA_ONLY)
+        self._row("lora_targets").set_reason(None if lora else LORA_ONLY)
+        self._row("zero_stage").set_reason(None if training and o.data_parallel > 1 else NEEDS_DP)
+        self._row("cpu_offload").set_reason(None if mode == "full" else FULL_ONLY)
+        self._row("data_parallel").set_reason(None if training else TRAINING_ONLY)
+
+    @on(Checkbox.Changed)
+    def _switch(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id:
+            self._row(event.checkbox.id).set_error(self.vram.update_scenario("optimizations", **{event.checkbox.id: event.value}))
+
+    @on(Select.Changed)
+    def _select(self, event: Select.Changed) -> None:
+        if event.select.id and event.value is not Select.BLANK:
+            self._row(event.select.id).set_error(self.vram.update_scenario("optimizations", **{event.select.id: event.value}))
+
+    @on(SelectionList.SelectedChanged)
+    def _targets(self, event: SelectionList.SelectedChanged) -> None:
+        chosen = [t for t in LORA_TARGETS if t in event.selection_list.selected]
+        if not chosen:
+            self._row("lora_targets").set_error("choose at least one target matrix")
+            return
+        self._row("lora_targets").set_error(self.vram.update_scenario("optimizations", lora_targets=tuple(chosen)))
+
+    @on(Input.Changed)
+    def _number(self, event: Input.Changed) -> None:
+        field = event.input.id
+        if field not in INT_FIELDS:
+            return
+        lo, hi = INT_FIELDS[field]
+        try:
+            value = int(event.value.strip())
+        except ValueError:
+            self._row(field).set_error(f"{event.value!r} is not a whole number; allowed {lo}–{hi}")
+            return
+        if not lo <= value <= hi:
+            self._row(field).set_error(f"{value} is out of range; allowed {lo}–{hi}")
+            return
+        self._row(field).set_error(self.vram.update_scenario("optimizations", **{field: value}))

@@ -1,0 +1,36 @@
+"""Where the memory goes: each component's size, share and the formula behind it (``Estimate.why``)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from ...core.estimate import COMPONENTS
+from ...core.units import fmt_bytes
+from ..state import Result
+from .summary import PARTS
+
+
+class Breakdown(Static):
+    def show(self, result: Result, unit: str) -> None:
+        est = result.current
+        table = Table(box=None, expand=True, show_edge=False, pad_edge=False, header_style="bold")
+        table.add_column("component", no_wrap=True)
+        table.add_column("per GPU", justify="right", no_wrap=True)
+        table.add_column("share", justify="right", no_wrap=True)
+        table.add_column(f"how ({result.method})", ratio=1)
+        total = max(1, est.per_gpu_bytes)
+        for key in COMPONENTS:
+            value = est.per_gpu[key]
+            if not value and key not in ("weights", "kv_cache"):
+                continue
+            label, letter, char, style = PARTS[key]
+            table.add_row(Text.assemble((char * 2, style), f" {letter} {label}"), fmt_bytes(value, unit),
+                          f"{100 * value / total:.1f} %", est.why.get(key, ""))
+        table.add_row(Text("total per GPU", "bold"), Text(fmt_bytes(est.per_gpu_bytes, unit), "bold"), "100 %",
+                      f"allocated {fmt_bytes(est.allocated_per_gpu, unit)} (torch max_memory_allocated); "
+                      f"{est.parameters:,} parameters")
+        for note in est.notes:
+            table.add_row("", "", "", Text(f"note: {note}", "italic"))
+        self.update(table)
