@@ -123,3 +123,10 @@ def test_installed_console_script_runs_as_a_process():
     assert proc.returncode == 0 and json.loads(proc.stdout)["parameters"] == 8_030_261_248
     bad = subprocess.run([sys.executable, "-m", "vramtui.cli", "estimate", "--context", "-5"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_opening_a_bad_file_in_the_tui_exits_2_before_starting(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("schema = 1\n[model]\npreset = 'llama-3.1-8b'\n[workload]\ncontext_length = 0\n")
+    code, out, err = run(capsys, str(bad))
+    assert code == 2 and "workload.context_length" in err and err.count("\n") == 1

@@ -10,13 +10,14 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 
-async def tab_to(pilot: Pilot, widget_id: str, limit: int = 40) -> None:
-    """Press Tab until the widget with ``widget_id`` has focus (keyboard only, like a user)."""
+async def tab_to(pilot: Pilot, widget_id: str | type, limit: int = 40) -> None:
+    """Press Tab until the widget with this id (or of this class) has focus — keyboard only, like a user."""
     for _ in range(limit):
-        if pilot.app.focused is not None and pilot.app.focused.id == widget_id:
+        focused = pilot.app.focused
+        if focused is not None and (focused.id == widget_id if isinstance(widget_id, str) else isinstance(focused, widget_id)):
             return
         await pilot.press("tab")
-    raise AssertionError(f"Tab never reached #{widget_id}; focus is on {pilot.app.focused}")
+    raise AssertionError(f"Tab never reached {widget_id}; focus is on {pilot.app.focused}")
 
 
 def shown(pilot: Pilot, selector: str) -> str:

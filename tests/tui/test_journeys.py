@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+from textual.widgets import Tabs
 
 from vramtui.core.io import load_scenario
 from vramtui.tui.app import VramApp
@@ -242,3 +243,40 @@ async def test_every_screen_renders_at_common_sizes(size):
             await pilot.pause()
             assert "GPU (precise)" in shown(pilot, "#summary-totals") and "FITS" in shown(pilot, "#summary-totals")
         assert app.has_class("-compact") == (size == (80, 24))
+
+
+async def test_command_palette_reaches_screens_and_gpu_sorting():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"GPUs (f5)")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "GPUScreen"
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Sort GPUs by price")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        prices = [float(r[10].strip("$").replace(",", "")) for r in table_rows(pilot, "#gpu-table")]
+        assert prices == sorted(prices)
+
+
+async def test_import_config_from_the_model_screen(tmp_path):
+    cfg = tmp_path / "config.json"
+    cfg.write_text('{"model_type": "qwen2", "vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944,'
+                   ' "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4}')
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        await pilot.pause()
+        await tab_to(pilot, Tabs)
+        await pilot.press("right", "right")  # Presets -> Custom -> Import config.json
+        await tab_to(pilot, "import-path")
+        await pilot.press(*str(cfg), "enter")
+        await pilot.pause()
+        assert "7,615,616,512 parameters" in shown(pilot, "#import-result")
+        assert app.scenario.model.config == str(cfg) and app.scenario.model.spec.total_parameters == 7_615_616_512
