@@ -26,8 +26,11 @@ def to_unit(n: int | float, unit: Unit = "GiB") -> float:
 
 def fmt_count(n: int) -> str:
     """8,030,261,248 -> '8.03B'."""
-    for div, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
+    units = ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K"))
+    for i, (div, suffix) in enumerate(units):
         if abs(n) >= div:
+            if i and float(f"{n / div:.3g}") >= 1000:  # 999.9M shows as 1B, not 1e+03M
+                div, suffix = units[i - 1]
             return f"{n / div:.3g}{suffix}"
     return str(n)
 
