@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import make
+from .builders import make
 from vramtui.core import presets
 from vramtui.core.estimate import COMPONENTS, estimate
 from vramtui.core.formats import effective_bits, weight_bytes, weight_format

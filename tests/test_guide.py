@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import make
+from .builders import make
 from vramtui.core.estimate import estimate
 
 GB = 1e9

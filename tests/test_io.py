@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import make
+from .builders import make
 from vramtui.core.estimate import estimate
 from vramtui.core.io import ScenarioError, dumps, load_scenario, save_scenario
 

@@ -8,7 +8,7 @@ per-GPU memory than stage k-1.
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import make
+from .builders import make
 from vramtui.core import presets
 from vramtui.core.estimate import COMPONENTS, estimate
 from vramtui.core.formats import WEIGHT_FORMATS, weight_bytes, weight_format

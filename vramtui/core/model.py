@@ -20,7 +20,7 @@ MAX_DIM = 1 << 24  # no released model has a dimension near 16M; larger values a
 class ModelSpec(BaseModel):
     """Architecture of a decoder-only transformer (dense, GQA/MQA, MoE, MLA, sliding window)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     # identity (presets fill these; an inline or imported model may leave them empty)
     id: str = Field(default="custom", pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*$")

@@ -34,7 +34,8 @@ DEFAULT_GPUS: tuple[str, ...] = (  # a curated spread across budgets; the first 
     "a100-40gb", "a100-80gb", "h100-80gb", "h200", "mi300x", "m4-max-128gb",
 )
 
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
+# strict: a file's "yes" is not a boolean and "4" is not a batch size; say so instead of guessing
+_FROZEN = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ModelChoice(BaseModel):
@@ -104,6 +105,8 @@ class Optimizations(BaseModel):
     def _targets(cls, v):
         if isinstance(v, str):
             v = [v]
+        if not isinstance(v, (list, tuple)):
+            raise ValueError("must be a list of target names")
         items = list(v)
         if items == ["all-linear"]:
             return LORA_TARGETS
@@ -125,12 +128,21 @@ class Hardware(BaseModel):
     gpus: tuple[str, ...] = DEFAULT_GPUS
     selected: str | None = Field(default=None, description="the GPU the verdict uses (default: the first)")
 
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpus(cls, v):
+        if isinstance(v, list):
+            v = tuple(v)
+        if not isinstance(v, tuple):
+            raise ValueError('must be a list of GPU ids, e.g. ["rtx-4090", "a100-80gb"]')
+        if not v:
+            raise ValueError("needs at least one GPU id")
+        return v
+
     @model_validator(mode="after")
     def _selected(self) -> Hardware:
-        if not self.gpus:
-            raise ValueError("hardware.gpus needs at least one GPU id")
         if self.selected is not None and self.selected not in self.gpus:
-            raise ValueError(f"hardware.selected {self.selected!r} is not in hardware.gpus")
+            raise ValueError(f"selected {self.selected!r} is not one of the compared gpus")
         return self
 
     @property

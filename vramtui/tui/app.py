@@ -110,12 +110,9 @@ class VramApp(App):
     # layout ---------------------------------------------------------------------------------
     def on_mount(self) -> None:
         self._update_title()
-        self._apply_compact()
+        self.apply_compact()
 
-    def on_resize(self) -> None:
-        self._apply_compact()
-
-    def _apply_compact(self) -> None:
+    def apply_compact(self) -> None:
         size = self.size
         compact = size.width < COMPACT_WIDTH or size.height < COMPACT_HEIGHT
         self.set_class(compact, "-compact")

@@ -52,6 +52,7 @@ class VramScreen(Screen):
         self.render_result(result)
 
     def on_resize(self) -> None:
+        self.vram.apply_compact()
         if self.vram.result is not None:
             self.query_one(SummaryPanel).show(self.vram.result, self.vram.unit)
 
