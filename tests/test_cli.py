@@ -96,6 +96,12 @@ def test_import_config_writes_a_loadable_preset(tmp_path, capsys):
     assert entry["id"] == "my-model" and ModelSpec(**entry).total_parameters == 7_615_616_512
     code, out, _ = run(capsys, "estimate", "--config", str(cfg), "--json")
     assert json.loads(out)["parameters"] == 7_615_616_512
+    # an existing file is never replaced without asking
+    before = out_file.read_text()
+    code, _, err = run(capsys, "import-config", str(cfg), "-o", str(out_file), "--id", "other")
+    assert code == 2 and "exists; add --force" in err and out_file.read_text() == before
+    code, _, _ = run(capsys, "import-config", str(cfg), "-o", str(out_file), "--id", "other", "--force")
+    assert code == 0 and "id = \"other\"" in out_file.read_text() and (tmp_path / "my.toml.bak").read_text() == before
 
 
 @pytest.mark.parametrize("args, message", [

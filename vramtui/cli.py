@@ -17,7 +17,7 @@ from .core.estimate import COMPONENTS, estimate
 from .core.fit import fit_grid
 from .core.formats import FormatError, weight_format
 from .core.hfconfig import ConfigImportError, load_config
-from .core.io import ScenarioError, default_scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from .core.io import ScenarioError, default_scenario, load_scenario, scenario_from_dict, scenario_to_dict, write_atomic
 from .core.scenario import MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
 from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_tokens, to_unit
 
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--id", help="preset id (default: from the folder name)")
     imp.add_argument("--name", help="display name")
     imp.add_argument("-o", "--output", help="write the preset TOML here (default: stdout)")
+    imp.add_argument("--force", action="store_true", help="replace an existing output file (kept as .bak)")
     return parser
 
 
@@ -272,10 +273,9 @@ def cmd_import_config(a: argparse.Namespace) -> int:
     text += tomli_w.dumps({"models": [entry]})
     if a.output:
         out = Path(a.output)
-        try:
-            out.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{out}: could not write: {exc.strerror or exc}") from None
+        if out.exists() and not a.force:
+            raise UsageError(f"{out} exists; add --force to replace it (the old one is kept as {out.name}.bak)")
+        write_atomic(out, text.encode("utf-8"))
         print(f"wrote {out} ({spec.id}, {spec.total_parameters:,} parameters)")
     else:
         sys.stdout.write(text)

@@ -193,17 +193,16 @@ def dumps(s: Scenario) -> str:
     return tomli_w.dumps(scenario_to_dict(s))
 
 
-def save_scenario(s: Scenario, path: str | Path, *, keep_backup: bool = True) -> Path:
-    """Write atomically: temp file in the same folder, fsync, keep NAME.toml.bak, os.replace."""
+def write_atomic(path: str | Path, data: bytes, *, keep_backup: bool = True) -> Path:
+    """Temp file in the same folder, fsync, keep NAME.bak, os.replace: the old file survives any failure."""
     p = Path(path)
-    text = dumps(s).encode("utf-8")
     folder = p.parent if str(p.parent) else Path(".")
     tmp_name = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(text)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         if keep_backup and p.exists():
@@ -219,6 +218,10 @@ def save_scenario(s: Scenario, path: str | Path, *, keep_backup: bool = True) ->
             except OSError:
                 pass
     return p
+
+
+def save_scenario(s: Scenario, path: str | Path, *, keep_backup: bool = True) -> Path:
+    return write_atomic(path, dumps(s).encode("utf-8"), keep_backup=keep_backup)
 
 
 def default_scenario() -> Scenario:
