@@ -108,3 +108,25 @@ def test_smaller_format_never_needs_more_weight_memory(model_id, chain):
 def test_each_zero_stage_needs_no_more_per_gpu_than_the_last(s):
     per_stage = [estimate(s.replace("optimizations", zero_stage=z)).per_gpu_bytes for z in range(4)]
     assert all(b <= a for a, b in zip(per_stage, per_stage[1:]))
+
+
+@SETTINGS
+@given(scenarios(), st.sampled_from(["rtx-3060-12gb", "rtx-4090", "a100-80gb", "h200", "mi300x"]))
+def test_max_context_and_batch_solvers_find_the_exact_edge(s, gpu_id):
+    """The grid's largest context/batch really fit, and one more token / sequence really does not."""
+    from vramtui.core.fit import fit_grid, usable_for
+
+    f = fit_grid(s, gpu_ids=(gpu_id,))[0]
+    limit = usable_for(s, f.gpu)
+    need = lambda **w: estimate(s.replace("workload", **w)).per_gpu_bytes  # noqa: E731
+    cap = s.model.spec.max_position_embeddings
+    if f.max_context == 0:
+        assert need(context_length=1) > limit
+    else:
+        assert need(context_length=f.max_context) <= limit
+        assert f.max_context == cap or need(context_length=f.max_context + 1) > limit
+    if f.max_batch == 0:
+        assert need(batch_size=1) > limit
+    else:
+        assert need(batch_size=f.max_batch) <= limit
+        assert f.max_batch == 65536 or need(batch_size=f.max_batch + 1) > limit

@@ -10,6 +10,7 @@ from textual.widgets import Tabs
 from vramtui.core.io import load_scenario
 from vramtui.tui.app import VramApp
 from vramtui.tui.paths import scenarios_dir
+from vramtui.tui.widgets.form import row_of
 
 from .helpers import shown, summary, tab_to, table_rows
 
@@ -54,9 +55,9 @@ async def test_invalid_context_is_flagged_at_the_field_and_never_reaches_the_est
         await tab_to(pilot, "context_length")
         await pilot.press(*"32q")
         await pilot.pause()
-        row = app.screen.query_one("#context_length").parent.parent
+        row = row_of(app.screen.query_one("#context_length"))
         assert row.has_class("-invalid")
-        assert "is not a token count" in str(row.query_one(".field-error").content)
+        assert "is not a token count" in str(row.query_one(".field-note").content)
         # "3" and "32" were valid on the way and applied live; "32q" is not, so 32 stays
         assert app.scenario.workload.context_length == 32
         assert "32 ctx" in summary(pilot)
@@ -82,7 +83,7 @@ async def test_switching_to_qlora_shows_optimizer_states():
         await pilot.pause()
         assert not app.screen.query_one("#lora_rank").disabled
         offload = app.screen.query_one("#cpu_offload")
-        assert offload.disabled and "full fine-tuning only" in str(offload.parent.parent.query_one(".field-reason").content)
+        assert offload.disabled and "full fine-tuning only" in str(row_of(offload).query_one(".field-note").content)
 
 
 async def test_sort_gpu_grid_by_price_keeps_cursor_on_the_same_gpu():
@@ -280,3 +281,14 @@ async def test_import_config_from_the_model_screen(tmp_path):
         await pilot.pause()
         assert "7,615,616,512 parameters" in shown(pilot, "#import-result")
         assert app.scenario.model.config == str(cfg) and app.scenario.model.spec.total_parameters == 7_615_616_512
+
+
+async def test_ctrl_up_and_down_scale_the_context_from_any_screen():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5", "ctrl+up")
+        await pilot.pause()
+        assert "16K ctx" in summary(pilot) and "K KV cache 2.00 GiB" in summary(pilot)
+        await pilot.press("ctrl+down", "ctrl+down")
+        await pilot.pause()
+        assert "4K ctx" in summary(pilot)

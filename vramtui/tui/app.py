@@ -13,17 +13,32 @@ from textual.reactive import var
 from textual.screen import Screen
 
 from ..core.io import ScenarioError, default_scenario, load_scenario, save_scenario
-from ..core.scenario import ModelChoice, Scenario
+from ..core.scenario import MAX_CONTEXT, ModelChoice, Scenario
 from .commands import COMMANDS, app_bindings
-from .screens.dialogs import ConfirmScreen, HelpScreen, OpenScreen, SaveAsScreen
-from .screens.gpus import COLUMNS, GPUScreen
-from .screens.model import ModelScreen
-from .screens.optimizations import OptimizationsScreen
 from .screens.workload import WorkloadScreen
 from .state import Result, compute
 from .widgets.form import FieldRow
 
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
+
+
+# Screens other than the first are imported when first shown: start-up pays only for what it draws.
+def _model_screen() -> Screen:
+    from .screens.model import ModelScreen
+
+    return ModelScreen()
+
+
+def _optimizations_screen() -> Screen:
+    from .screens.optimizations import OptimizationsScreen
+
+    return OptimizationsScreen()
+
+
+def _gpu_screen() -> Screen:
+    from .screens.gpus import GPUScreen
+
+    return GPUScreen()
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -37,10 +52,10 @@ class VramApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "vramtui"
     MODES = {
-        "model": ModelScreen,
+        "model": _model_screen,
         "workload": WorkloadScreen,
-        "optimizations": OptimizationsScreen,
-        "gpus": GPUScreen,
+        "optimizations": _optimizations_screen,
+        "gpus": _gpu_screen,
     }
     DEFAULT_MODE = "workload"
     BINDINGS = app_bindings()
@@ -124,6 +139,8 @@ class VramApp(App):
             if c.id in ("quit",):
                 continue
             yield SystemCommand(f"{c.title} ({c.key})", c.help, partial(self.run_action, c.action))
+        from .screens.gpus import COLUMNS, GPUScreen
+
         if isinstance(screen, GPUScreen):
             for col in COLUMNS[1:]:
                 yield SystemCommand(f"Sort GPUs by {col.title}", "Again reverses the order", partial(screen.sort_by, col.key))
@@ -133,6 +150,11 @@ class VramApp(App):
     def action_toggle_method(self) -> None:
         self.method = "guide" if self.method == "precise" else "precise"
         self.notify(f"Method: {self.method}", timeout=2)
+
+    def action_scale_context(self, factor: float) -> None:
+        w = self.scenario.workload
+        value = min(MAX_CONTEXT, max(1, round(w.context_length * factor)))
+        self.update_scenario("workload", context_length=value)
 
     def action_toggle_units(self) -> None:
         self.unit = "GB" if self.unit == "GiB" else "GiB"
@@ -150,6 +172,8 @@ class VramApp(App):
             label = f"{row.label}: " if row else ""
             text = label + (str(focused.tooltip) if focused.tooltip else (row.help if row else ""))
         keys = [(b.key, b.tooltip or b.description) for b in getattr(self.screen, "BINDINGS", []) if hasattr(b, "key")]
+        from .screens.dialogs import HelpScreen
+
         self.push_screen(HelpScreen(text, keys))
 
     # files ----------------------------------------------------------------------------------
@@ -160,6 +184,8 @@ class VramApp(App):
             self._write(self.path)
 
     def action_save_as(self) -> None:
+        from .screens.dialogs import SaveAsScreen
+
         suggestion = self.path.stem if self.path else self.scenario.model.spec.id
         self.push_screen(SaveAsScreen(suggestion), self._save_as_chosen)
 
@@ -167,6 +193,8 @@ class VramApp(App):
         if path is None:
             return
         if path.exists() and path != self.path:
+            from .screens.dialogs import ConfirmScreen
+
             self.push_screen(ConfirmScreen(f"{path.name} exists. Replace it? (the old one is kept as {path.name}.bak)",
                                            yes="Replace"),
                              lambda ok: self._write(path) if ok else None)
@@ -186,6 +214,8 @@ class VramApp(App):
         self.notify(f"Saved {path}", timeout=3)
 
     def action_open(self) -> None:
+        from .screens.dialogs import OpenScreen
+
         self._unless_unsaved("Open another scenario", lambda: self.push_screen(OpenScreen(), self.open_path))
 
     def open_path(self, path: Path | None) -> bool:
@@ -211,6 +241,8 @@ class VramApp(App):
         if not self.dirty:
             then()
             return
+        from .screens.dialogs import ConfirmScreen
+
         self.push_screen(ConfirmScreen(f"{what} without saving your changes?", yes="Discard changes"),
                          lambda ok: then() if ok else None)
 

@@ -28,6 +28,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("mode-workload", "f3", "switch_mode('workload')", "Workload", "Mode, formats, batch, context, runtime"),
     Command("mode-optimizations", "f4", "switch_mode('optimizations')", "Optimize", "Flash attention, checkpointing, optimizer, LoRA, ZeRO, parallelism"),
     Command("mode-gpus", "f5", "switch_mode('gpus')", "GPUs", "Side-by-side fit grid; pick compared GPUs and the verdict GPU"),
+    Command("context-up", "ctrl+up", "scale_context(2)", "Context ×2", "Double the context length", footer=False),
+    Command("context-down", "ctrl+down", "scale_context(0.5)", "Context ÷2", "Halve the context length", footer=False),
     Command("method", "f6", "toggle_method", "Method", "Switch between the precise estimate and the guide's formulas"),
     Command("units", "f7", "toggle_units", "GiB/GB", "Show binary GiB (like nvidia-smi) or decimal GB (the guide's unit)"),
     Command("theme", "f8", "next_theme", "Theme", "Cycle through the colour themes", footer=False),

@@ -49,7 +49,7 @@ class SaveAsScreen(ModalScreen[Path | None]):
             yield Static("Save scenario as", classes="dialog-title")
             yield Label(f"A name (saved in {scenarios_dir()}) or a path ending in .toml")
             yield Input(value=self.suggestion, id="save-name")
-            yield Static("", id="save-error", classes="field-error")
+            yield Static("", id="save-error")
             with Horizontal(classes="buttons"):
                 yield Button("Save", id="save-ok", variant="primary")
                 yield Button("Cancel", id="save-cancel")

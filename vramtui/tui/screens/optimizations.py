@@ -9,7 +9,7 @@ from textual.widgets import Checkbox, Input, Select, SelectionList, Static
 from ...core.scenario import LORA_TARGETS, OPTIMIZERS
 from ..state import Result
 from ..widgets.breakdown import Breakdown
-from ..widgets.form import FieldRow, set_quietly
+from ..widgets.form import FieldRow, row_of, set_quietly
 from .base import VramScreen
 
 TRAINING_ONLY = "training only — set the mode on Workload (F3)"
@@ -48,7 +48,7 @@ class OptimizationsScreen(VramScreen):
         yield Breakdown(id="breakdown")
 
     def _row(self, field_id: str) -> FieldRow:
-        return self.query_one(f"#{field_id}").parent.parent  # type: ignore[return-value]
+        return row_of(self.query_one(f"#{field_id}"))
 
     def render_result(self, result: Result) -> None:
         self.query_one(Breakdown).show(result, self.vram.unit)

@@ -11,7 +11,7 @@ from ...core.scenario import MAX_BATCH, MODES, RECIPES, RUNTIMES
 from ...core.units import fmt_tokens, parse_tokens
 from ..state import Result
 from ..widgets.breakdown import Breakdown
-from ..widgets.form import FieldRow, set_quietly
+from ..widgets.form import FieldRow, row_of, set_quietly
 from .base import VramScreen
 
 MODE_LABELS = {"inference": "Inference", "lora": "LoRA fine-tuning", "qlora": "QLoRA (4-bit base + LoRA)",
@@ -60,7 +60,7 @@ class WorkloadScreen(VramScreen):
         self._row("gpu_memory_utilization").set_reason(None if w.runtime == "vllm" else "vLLM only (runtime above)")
 
     def _row(self, field_id: str) -> FieldRow:
-        return self.query_one(f"#{field_id}").parent.parent  # type: ignore[return-value]
+        return row_of(self.query_one(f"#{field_id}"))
 
     def _show_number(self, field_id: str, value, fmt) -> None:
         box = self.query_one(f"#{field_id}", Input)

@@ -3,40 +3,63 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 
-class FieldRow(Vertical):
-    """One labelled field. ``error`` and ``reason`` lines appear under it only when set."""
+class FieldRow(Widget):
+    """One labelled field on a two-column grid; a note under it says what is wrong or why it is off.
+
+    Four widgets a row (row, label, field, note): the Workload screen is the first frame, and Textual's
+    start-up cost grows with the number of styled widgets.
+    """
 
     def __init__(self, label: str, field: Widget, help: str = "", **kwargs) -> None:
         super().__init__(classes="field-row", **kwargs)
         self.label = label
         self.field = field
         self.help = help
+        self._error: str | None = None
+        self._reason: str | None = None
         if help:
             field.tooltip = help
         if hasattr(field, "compact"):
             field.compact = True  # one line per field: eight fields fit an 80×24 screen
 
     def compose(self) -> ComposeResult:
-        with Horizontal(classes="field-line"):
-            yield Label(self.label, classes="field-label")
-            yield self.field
-        yield Static("", classes="field-error")
-        yield Static("", classes="field-reason")
+        yield Label(self.label, classes="field-label")
+        yield self.field
+        yield Static("", classes="field-note")
+
+    def _show(self) -> None:
+        note = self.query_one(".field-note", Static)
+        if self._error:
+            note.update(f"✘ {self._error}")
+        elif self._reason:
+            note.update(f"⊘ {self._reason}")
+        else:
+            note.update("")
+        self.set_class(bool(self._error), "-invalid")
+        self.set_class(bool(self._reason), "-disabled")
+
+    @property
+    def error(self) -> str | None:
+        return self._error
 
     def set_error(self, message: str | None) -> None:
-        self.query_one(".field-error", Static).update(f"✘ {message}" if message else "")
-        self.set_class(bool(message), "-invalid")
+        self._error = message or None
+        self._show()
 
     def set_reason(self, reason: str | None) -> None:
         """Grey the field out and say why (or re-enable it with ``None``)."""
         self.field.disabled = bool(reason)
-        self.query_one(".field-reason", Static).update(f"⊘ {reason}" if reason else "")
-        self.set_class(bool(reason), "-disabled")
+        self._reason = reason or None
+        self._show()
+
+
+def row_of(widget: Widget) -> FieldRow:
+    """The FieldRow a field sits in."""
+    return next(a for a in widget.ancestors_with_self if isinstance(a, FieldRow))
 
 
 def set_quietly(widget: Widget, value) -> None:
