@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.widgets import Checkbox, Input, Select, SelectionList, Static
+from textual.widgets import Checkbox, Input, SelectionList, Static
 
 from ...core.scenario import LORA_TARGETS, OPTIMIZERS
 from ..state import Result
 from ..widgets.breakdown import Breakdown
+from ..widgets.choice import Choice
 from ..widgets.form import FieldRow, row_of, set_quietly
 from .base import VramScreen
 
@@ -31,13 +32,12 @@ class OptimizationsScreen(VramScreen):
                        "Removes the batch·heads·seq² score matrix; does not shrink the KV cache")
         yield FieldRow("Grad checkpointing", Checkbox("", o.gradient_checkpointing, id="gradient_checkpointing"),
                        "Keep only each layer's input; recompute one layer at a time in backward")
-        yield FieldRow("Optimizer", Select([(o, o) for o in OPTIMIZERS], allow_blank=False, value=o.optimizer, id="optimizer"),
+        yield FieldRow("Optimizer", Choice([(o, o) for o in OPTIMIZERS], o.optimizer, id="optimizer"),
                        "Optimizer states per trainable parameter: AdamW 8 B, 8-bit 2 B, SGD 0 B …")
         yield FieldRow("LoRA rank", Input(str(o.lora_rank), id="lora_rank", placeholder="16"), "Adapter rank r: r·(in+out) params per matrix")
         yield FieldRow("LoRA targets", SelectionList[str](*[(t, t, t in o.lora_targets) for t in LORA_TARGETS], id="lora_targets"),
                        "Matrices that get adapters (space toggles)")
-        yield FieldRow("ZeRO stage", Select([(f"ZeRO-{z}" if z else "off", z) for z in range(4)], allow_blank=False,
-                                            value=o.zero_stage, id="zero_stage"),
+        yield FieldRow("ZeRO stage", Choice([(f"ZeRO-{z}" if z else "off", z) for z in range(4)], o.zero_stage, id="zero_stage"),
                        "1: shard optimizer states, 2: + gradients, 3: + weights, over data-parallel GPUs")
         yield FieldRow("CPU offload", Checkbox("", o.cpu_offload, id="cpu_offload"), "ZeRO-Offload: optimizer states in host RAM")
         yield FieldRow("Tensor parallel", Input(str(o.tensor_parallel), id="tensor_parallel", placeholder="1"), "GPUs sharing each layer")
@@ -57,7 +57,7 @@ class OptimizationsScreen(VramScreen):
         for name in ("flash_attention", "gradient_checkpointing", "cpu_offload"):
             set_quietly(self.query_one(f"#{name}", Checkbox), getattr(o, name))
         for name in ("optimizer", "zero_stage"):
-            set_quietly(self.query_one(f"#{name}", Select), getattr(o, name))
+            set_quietly(self.query_one(f"#{name}", Choice), getattr(o, name))
         for name in INT_FIELDS:
             box = self.query_one(f"#{name}", Input)
             if not self._row(name).has_class("-invalid") and not (box.has_focus and box.value == str(getattr(o, name))):
@@ -83,10 +83,10 @@ class OptimizationsScreen(VramScreen):
         if event.checkbox.id:
             self._row(event.checkbox.id).set_error(self.vram.update_scenario("optimizations", **{event.checkbox.id: event.value}))
 
-    @on(Select.Changed)
-    def _select(self, event: Select.Changed) -> None:
-        if event.select.id and event.value is not Select.BLANK:
-            self._row(event.select.id).set_error(self.vram.update_scenario("optimizations", **{event.select.id: event.value}))
+    @on(Choice.Changed)
+    def _select(self, event: Choice.Changed) -> None:
+        if event.choice.id:
+            self._row(event.choice.id).set_error(self.vram.update_scenario("optimizations", **{event.choice.id: event.value}))
 
     @on(SelectionList.SelectedChanged)
     def _targets(self, event: SelectionList.SelectedChanged) -> None:

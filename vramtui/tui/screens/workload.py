@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.widgets import Input, Select, Static
+from textual.widgets import Input, Static
 
 from ...core.formats import KV_FORMATS, WEIGHT_FORMATS
 from ...core.scenario import MAX_BATCH, MODES, RECIPES, RUNTIMES
 from ...core.units import fmt_tokens, parse_tokens
 from ..state import Result
 from ..widgets.breakdown import Breakdown
+from ..widgets.choice import Choice
 from ..widgets.form import FieldRow, row_of, set_quietly
 from .base import VramScreen
 
@@ -26,21 +27,19 @@ class WorkloadScreen(VramScreen):
     def compose_body(self) -> ComposeResult:
         w = self.vram.scenario.workload  # fields start at the scenario's values, never at a default
         yield Static("Workload — what the model is asked to do", classes="section-title")
-        yield FieldRow("Mode", Select([(MODE_LABELS[m], m) for m in MODES], allow_blank=False, value=w.mode, id="mode"),
+        yield FieldRow("Mode", Choice([(MODE_LABELS[m], m) for m in MODES], w.mode, id="mode"),
                        "Inference, LoRA, QLoRA or full fine-tuning")
-        yield FieldRow("Weights", Select([(f"{f.label}  ({f.id})", f.id) for f in WEIGHT_FORMATS.values()],
-                                         allow_blank=False, value=w.weights, id="weights"),
+        yield FieldRow("Weights", Choice([(f"{f.label}  ({f.id})", f.id) for f in WEIGHT_FORMATS.values()], w.weights, id="weights"),
                        "Weight format; bits include scales and the tensors kept at 16 bit")
-        yield FieldRow("KV cache", Select([(f"{k.label}  ({k.bytes_per_elem:g} B)", k.id) for k in KV_FORMATS.values()],
-                                          allow_blank=False, value=w.kv_cache, id="kv_cache"),
+        yield FieldRow("KV cache", Choice([(f"{k.label}  ({k.bytes_per_elem:g} B)", k.id) for k in KV_FORMATS.values()], w.kv_cache, id="kv_cache"),
                        "Precision of the cached keys and values")
         yield FieldRow("Batch", Input(str(w.batch_size), id="batch_size", placeholder="1"),
                        f"Sequences processed together, 1 to {MAX_BATCH:,}")
         yield FieldRow("Context", Input(fmt_tokens(w.context_length), id="context_length", placeholder="8k"),
                        "Tokens per sequence (prompt + output): 8192, 8k, 32K, 128k")
-        yield FieldRow("Runtime", Select([(r, r) for r in RUNTIMES], allow_blank=False, value=w.runtime, id="runtime"),
+        yield FieldRow("Runtime", Choice([(r, r) for r in RUNTIMES], w.runtime, id="runtime"),
                        "Sets the overhead, activation model and KV block size")
-        yield FieldRow("Recipe", Select([(RECIPE_LABELS[r], r) for r in RECIPES], allow_blank=False, value=w.recipe, id="recipe"),
+        yield FieldRow("Recipe", Choice([(RECIPE_LABELS[r], r) for r in RECIPES], w.recipe, id="recipe"),
                        "Training precision: bytes per parameter for weights, gradients and optimizer")
         yield FieldRow("GPU mem util", Input(f"{w.gpu_memory_utilization:g}", id="gpu_memory_utilization", placeholder="0.9"),
                        "vLLM's gpu_memory_utilization: share of the card it pre-allocates (0–1]")
@@ -52,7 +51,7 @@ class WorkloadScreen(VramScreen):
         self.query_one(Breakdown).show(result, self.vram.unit)
         w = result.scenario.workload
         for name in ("mode", "weights", "kv_cache", "runtime", "recipe"):
-            set_quietly(self.query_one(f"#{name}", Select), getattr(w, name))
+            set_quietly(self.query_one(f"#{name}", Choice), getattr(w, name))
         self._show_number("batch_size", w.batch_size, str)
         self._show_number("context_length", w.context_length, fmt_tokens)
         self._show_number("gpu_memory_utilization", w.gpu_memory_utilization, lambda v: f"{v:g}")
@@ -87,10 +86,10 @@ class WorkloadScreen(VramScreen):
         except ValueError:
             raise ValueError(f"{text!r} is not a whole number") from None
 
-    @on(Select.Changed)
-    def _select_changed(self, event: Select.Changed) -> None:
-        field = event.select.id
-        if field is None or event.value is Select.BLANK:
+    @on(Choice.Changed)
+    def _select_changed(self, event: Choice.Changed) -> None:
+        field = event.choice.id
+        if field is None:
             return
         changes = {field: event.value}
         if field == "mode" and event.value == "qlora" and not WEIGHT_FORMATS[self.vram.scenario.workload.weights].is_4bit:

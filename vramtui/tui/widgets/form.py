@@ -64,7 +64,13 @@ def row_of(widget: Widget) -> FieldRow:
 
 def set_quietly(widget: Widget, value) -> None:
     """Show a value from the scenario without re-posting it as a user edit."""
-    if isinstance(widget, Select):
+    from .choice import Choice
+
+    if isinstance(widget, Choice):
+        if widget.value != value:
+            with widget.prevent(Choice.Changed):
+                widget.value = value
+    elif isinstance(widget, Select):
         if widget.value != value:
             with widget.prevent(Select.Changed):
                 widget.value = value
