@@ -21,7 +21,7 @@ from .core.io import ScenarioError, default_scenario, load_scenario, scenario_fr
 from .core.scenario import MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
 from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_tokens, to_unit
 
-COMMANDS = ("estimate", "fit", "models", "gpus", "import-config")
+COMMANDS = ("estimate", "fit", "models", "gpus", "import-config", "validate")
 EXIT_USAGE = 2
 
 
@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--name", help="display name")
     imp.add_argument("-o", "--output", help="write the preset TOML here (default: stdout)")
     imp.add_argument("--force", action="store_true", help="replace an existing output file (kept as .bak)")
+    val = sub.add_parser("validate", help="compare both methods with published measurements (validation/)")
+    val.add_argument("--points", help="a folder of point files (default: the bundled validation set)")
+    val.add_argument("--details", action="store_true", help="every measured figure, not just each point's total")
+    val.add_argument("--json", action="store_true")
+    val.add_argument("--markdown", action="store_true", help="the tables of docs/accuracy.md")
     return parser
 
 
@@ -282,7 +287,78 @@ def cmd_import_config(a: argparse.Namespace) -> int:
     return 0
 
 
-HANDLERS = {"estimate": cmd_estimate, "fit": cmd_fit, "models": cmd_models, "gpus": cmd_gpus,
+def cmd_validate(a: argparse.Namespace) -> int:
+    from .core.validation import summarize, validate
+
+    folder = Path(a.points) if a.points else None
+    runs = {m: validate(m, folder) for m in ("precise", "guide")}
+    if a.json:
+        print(json.dumps({m: {"points": [
+            {"id": r.point.id, "runtime": r.point.runtime, "mode": r.point.mode,
+             "total": None if r.total is None else {"measure": r.total.measure, "measured": r.total.measured,
+                                                    "estimated": r.total.estimated, "error": r.total.error},
+             "components": [{"measure": c.measure, "measured": c.measured, "estimated": c.estimated, "error": c.error}
+                            for c in r.comparisons]} for r in rs],
+            "summary": [g.__dict__ for g in summarize(rs)]} for m, rs in runs.items()}))
+        return 0
+    precise, guide = runs["precise"], runs["guide"]
+    if a.markdown:
+        print(validation_markdown(precise, guide))
+        return 0
+    rows = []
+    for p, g in zip(precise, guide):
+        if p.total is None:
+            continue
+        unit = "tok" if p.total.measure.endswith("tokens") else "GiB"
+        scale = 1 if unit == "tok" else 1 << 30
+        rows.append([p.point.id, p.point.runtime, p.point.mode, p.total.measure, f"{p.total.measured / scale:,.2f}",
+                     f"{p.total.estimated / scale:,.2f}", f"{100 * p.total.error:+.1f} %",
+                     f"{100 * g.total.error:+.1f} %" if g.total else "—"])
+        if a.details:
+            for c in p.comparisons:
+                cu = 1 if c.measure.endswith("tokens") else 1 << 30
+                rows.append(["", "", "", f"  {c.measure}", f"{c.measured / cu:,.2f}", f"{c.estimated / cu:,.2f}",
+                             f"{100 * c.error:+.1f} %", ""])
+    print(_table(["point", "runtime", "mode", "measured", "value", "precise", "error", "guide error"], rows,
+                 right={4, 5, 6, 7}))
+    print()
+    gsum = {(x.runtime, x.mode): x for x in summarize(guide)}
+    srows = []
+    for x in summarize(precise):
+        g = gsum.get((x.runtime, x.mode))
+        srows.append([x.runtime, x.mode, x.points, f"{100 * x.median_abs:.1f} %", f"{100 * x.worst_abs:.1f} %", x.worst_id,
+                      f"{100 * g.median_abs:.1f} %" if g else "—"])
+    print(_table(["runtime", "mode", "points", "median |error|", "worst", "worst point", "guide median"], srows,
+                 right={2, 3, 4, 6}))
+    return 0
+
+
+def validation_markdown(precise, guide) -> str:
+    from .core.validation import summarize
+
+    def pct(x: float) -> str:
+        return f"{100 * x:+.1f} %"
+
+    out = ["| runtime | mode | points | precise: median abs error | precise: worst | guide: median abs error | guide: worst |",
+           "|---|---|---|---|---|---|---|"]
+    gsum = {(x.runtime, x.mode): x for x in summarize(guide)}
+    for x in summarize(precise):
+        g = gsum.get((x.runtime, x.mode))
+        out.append(f"| {x.runtime} | {x.mode} | {x.points} | {100 * x.median_abs:.1f} % | {100 * x.worst_abs:.1f} % | "
+                   + (f"{100 * g.median_abs:.1f} % | {100 * g.worst_abs:.1f} % |" if g else "— | — |"))
+    out += ["", "| point | runtime | mode | measured | value (GiB or tokens) | precise | error | guide error |",
+            "|---|---|---|---|---|---|---|---|"]
+    for p, g in zip(precise, guide):
+        if p.total is None:
+            continue
+        scale = 1 if p.total.measure.endswith("tokens") else 1 << 30
+        out.append(f"| `{p.point.id}` | {p.point.runtime} | {p.point.mode} | {p.total.measure} | "
+                   f"{p.total.measured / scale:,.2f} | {p.total.estimated / scale:,.2f} | {pct(p.total.error)} | "
+                   + (f"{pct(g.total.error)} |" if g.total else "— |"))
+    return "\n".join(out)
+
+
+HANDLERS = {"validate": cmd_validate, "estimate": cmd_estimate, "fit": cmd_fit, "models": cmd_models, "gpus": cmd_gpus,
             "import-config": cmd_import_config}
 
 

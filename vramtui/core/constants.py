@@ -34,12 +34,21 @@ LLAMACPP_KV_PAD_NO_FA = 32
 
 # --- activations -------------------------------------------------------------------------
 LLAMACPP_UBATCH = 512  # llama.cpp default n_ubatch (common/common.h)
-# Without flash attention the compute buffer also holds ~6 hidden-sized f32 rows per ubatch token
-# next to the KQ matrix: fitted to a llama.cpp log of Llama 3 8B (n_ctx 8192, n_ubatch 512,
-# flash_attn 0): "CUDA0 compute buffer size = 560.00 MiB" = 512 MiB KQ + 48 MiB.
-LLAMACPP_NOFA_HIDDEN = 6
-VLLM_MAX_BATCHED_TOKENS = 8192  # vLLM V1 default max_num_batched_tokens for the LLM class (arg_utils.py)
-VLLM_MAX_NUM_SEQS = 256  # vLLM default max_num_seqs; the profile run samples this many sequences
+# Without flash attention the compute buffer holds, next to the f32 KQ matrix (ubatch × n_ctx × heads),
+# the f32 KQ mask (ubatch × n_ctx) and ~4 hidden-sized f32 rows per ubatch token. Fitted to llama.cpp
+# logs (validation/points/llamacpp.toml): Llama 3 8B, n_ctx 8192: 512 + 16 + 32 = 560.00 MiB, and
+# OpenLLaMA 7B (ggml-org/ci), n_ctx 2048: 128 + 4 + 32 = 164 MiB.
+LLAMACPP_NOFA_HIDDEN = 4
+VLLM_MAX_BATCHED_TOKENS = 8192  # vLLM V1 default max_num_batched_tokens for `vllm serve` on >= 70 GiB GPUs (arg_utils.py)
+# vLLM V1 defaults max_num_seqs to 1024 on >= 70 GiB GPUs (256 on smaller ones); its profile run samples
+# that many sequences. Using 1024 everywhere is conservative on small cards by ~256·... see method.md.
+VLLM_MAX_NUM_SEQS = 1024
+# The profiled activation peak is the sampler's, not the forward pass's: it does not shrink with tensor
+# parallelism and scales with the vocabulary. Calibrated on the llm-d-planner vLLM 0.19.0 sweep (H100,
+# validation/points/vllm_hf.toml): Llama-3.1-8B 1.89 GiB and Qwen2.5-7B 2.21 GiB at TP 1, 2 and 4
+# = 1024 sequences × vocab × 15.45 / 15.24 B; ~4 fp32 copies of the logits (logits, probabilities,
+# log-probabilities, a sort buffer) less in-place reuse.
+VLLM_SAMPLER_BYTES_PER_LOGIT = 15.35
 # Eager (non-flash) attention: bf16 scores plus two fp32 softmax tensors for the layer being computed
 # (DESIGN.md, allocator trace of transformers' eager_attention_forward): 10 B per score.
 EAGER_SCORE_BYTES = 10

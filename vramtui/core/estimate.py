@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 from . import constants as K
-from .formats import KV_FORMATS, WeightFormat, kv_format, weight_bytes, weight_format
+from .formats import KV_FORMATS, WeightFormat, kv_format, token_embedding_bytes, weight_bytes, weight_format
 from .model import ModelSpec
 from .scenario import Scenario
 
@@ -147,6 +147,13 @@ class _Precise:
             head = int(c.lm_head * keep_bits / 8)
             bits = 8 * total / max(1, c.total)
             self.why["weights"] = f"{c.total:,} params × {bits:.3f} b/param ({fmt.label}, scales and 16-bit tensors included)"
+        if self.w.runtime == "llama.cpp" and self.w.mode == "inference" and not m.tie_word_embeddings:
+            # llama.cpp keeps the input embedding table in host memory (its input layer runs on the CPU);
+            # a tied model's output layer still needs that matrix on the GPU as a duplicate.
+            host = token_embedding_bytes(m, fmt)
+            total -= host
+            emb = 0
+            self.why["weights"] += f"; token embeddings ({host / (1 << 30):.2f} GiB) stay in host RAM"
         # pipeline stages: embedding on the first, lm_head (or a tied copy) on the last
         if self.pp > 1:
             body = (total - emb - head) * self.layer_share()
@@ -232,7 +239,8 @@ class _Precise:
             ub = min(K.LLAMACPP_UBATCH, batch * ctx)
             n_ctx = self.kv_tokens() * batch
             logits = ub * (m.vocab_size + h) * 4
-            attn = 0 if self.o.flash_attention else ub * n_ctx * m.num_attention_heads * 4 + ub * K.LLAMACPP_NOFA_HIDDEN * h * 4
+            attn = 0 if self.o.flash_attention else (
+                ub * n_ctx * m.num_attention_heads * 4 + ub * n_ctx * 4 + ub * K.LLAMACPP_NOFA_HIDDEN * h * 4)
             buf = max(logits, attn)
             self.why["activations"] = (
                 f"llama.cpp compute buffer: max(ubatch {ub} × (vocab + hidden) × 4 B logits"
@@ -241,13 +249,13 @@ class _Precise:
             return _ceil_div(buf, self.tp)
         if w.runtime == "vllm":
             tokens = K.VLLM_MAX_BATCHED_TOKENS
-            sampler = K.VLLM_MAX_NUM_SEQS * m.vocab_size * 4 * 2
-            layer = tokens * 2 * (2 * h + max(2 * q + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2)
+            sampler = int(K.VLLM_MAX_NUM_SEQS * m.vocab_size * K.VLLM_SAMPLER_BYTES_PER_LOGIT)
+            layer = _ceil_div(tokens * 2 * (2 * h + max(2 * q + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2), self.tp)
             self.why["activations"] = (
-                f"vLLM profile run: one layer at {tokens:,} batched tokens + sampler logits for "
-                f"{K.VLLM_MAX_NUM_SEQS} sequences × vocab × 8 B"
+                f"vLLM profile run: the larger of one layer at {tokens:,} batched tokens ÷ TP and the sampler's "
+                f"{K.VLLM_MAX_NUM_SEQS} sequences × vocab × {K.VLLM_SAMPLER_BYTES_PER_LOGIT} B (not split by TP)"
             )
-            return _ceil_div(layer, self.tp) + sampler
+            return max(layer, sampler)
         # transformers generate(): the whole prompt in one forward, one layer's transient peak
         a = 2 if w.weights != "fp32" else 4
         tokens = batch * ctx
@@ -302,8 +310,9 @@ class _Precise:
         )
         return int(saved + logits)
 
-    def training_states(self) -> tuple[int, int, int, int]:
-        """(gradients, optimizer_states, adapters, trainable params) per GPU."""
+    def training_states(self) -> dict[str, int]:
+        """Per GPU: gradients, persistent optimizer states (+ master), the step's temporary, adapters,
+        the gradients that exist at the start of backward (lm_head's), and the trainable count."""
         m, w, o = self.m, self.w, self.o
         opt = o.optimizer
         if w.mode == "full":
@@ -318,18 +327,21 @@ class _Precise:
             # factored second moment: (rows + cols) fp32 values per h×x matrix = 4/x + 4/h ≤ 8/h B/param
             state_b = 8 / m.hidden_size
         temp_b = K.FOREACH_TEMP_STATES[opt] * (state_b / max(1, K.OPTIMIZER_STATES[opt])) if self.zero == 0 else 0
-        per_param_states = state_b + master + temp_b
         params_here = trainable * self.layer_share() / self.tp
         grads = params_here * grad_b
-        states = params_here * per_param_states
+        states = params_here * (state_b + master)
+        temp = params_here * temp_b
+        head = (self.c.lm_head or self.c.embedding) * grad_b / self.tp if w.mode == "full" else grads
         if self.zero >= 1:
             states /= self.dp
+            temp /= self.dp
         if self.zero >= 2:
             grads /= self.dp
+            head /= self.dp
         if o.cpu_offload and w.mode == "full":
-            states = 0
+            states = temp = 0
             if self.zero >= 2:
-                grads = 0
+                grads = head = 0
             self.notes.append("CPU offload keeps optimizer states (and sharded gradients) in host RAM")
         adapters = params_here * 4 if w.mode in ("lora", "qlora") else 0
         self.why["gradients"] = f"{trainable:,} trainable params × {grad_b} B" + (f" ÷ {self.dp} (ZeRO-{self.zero})" if self.zero >= 2 else "")
@@ -340,7 +352,36 @@ class _Precise:
         )
         if adapters:
             self.why["adapters"] = f"LoRA r={o.lora_rank} on {', '.join(o.lora_targets)}: {trainable:,} params × 4 B (fp32)"
-        return int(grads), int(states), int(adapters), trainable
+        return {"gradients": int(grads), "states": int(states), "temp": int(temp), "adapters": int(adapters),
+                "head_gradients": int(min(head, grads)), "trainable": trainable}
+
+    def training_peak(self, per: dict[str, int]) -> int:
+        """Fill in the components resident at the training step's peak; return the trainable count.
+
+        Saved activations and parameter gradients never coexist in full: backward frees each layer's
+        activations as it allocates that layer's gradients (zero_grad(set_to_none=True), no gradient
+        accumulation), so the peak is the larger of two moments: the start of backward (all
+        activations + the loss logits + lm_head's gradient) and the optimizer step (all gradients +
+        the step's temporary). Checked against PEFT's full fine-tuning run of Llama-3.2-3B
+        (validation/points/vllm_hf.toml), where summing both overestimated by 40 %.
+        """
+        act = self.training_activations()
+        st = self.training_states()
+        per["adapters"] = st["adapters"]
+        backward = act + st["head_gradients"]
+        step = st["gradients"] + st["temp"]
+        gib = 1 << 30
+        if backward >= step:
+            per["activations"], per["gradients"], per["optimizer_states"] = act, st["head_gradients"], st["states"]
+            self.notes.append(
+                f"peak at the start of backward; the {st['gradients'] / gib:.2f} GiB of gradients are allocated as "
+                f"activations are freed, and the optimizer step needs less ({(step - backward) / gib:+.2f} GiB)")
+        else:
+            per["activations"], per["gradients"], per["optimizer_states"] = 0, st["gradients"], st["states"] + st["temp"]
+            self.notes.append(
+                f"peak at the optimizer step (gradients + step temporary); the {act / gib:.2f} GiB of activations "
+                f"are freed by then")
+        return st["trainable"]
 
     def overhead(self, allocated: int) -> int:
         rt = self.w.runtime
@@ -360,8 +401,7 @@ class _Precise:
         per["kv_cache"] = self.kv_cache()
         trainable = 0
         if self.training:
-            per["activations"] = self.training_activations()
-            per["gradients"], per["optimizer_states"], per["adapters"], trainable = self.training_states()
+            trainable = self.training_peak(per)
         else:
             per["activations"] = self.inference_activations()
         per["overhead"] = self.overhead(sum(per.values()))

@@ -280,5 +280,13 @@ def gguf_bytes(model: ModelSpec, fmt: WeightFormat) -> int:
     return total + _bits_bytes(rest, 32) + _bits_bytes(c.extra, 16)
 
 
+def token_embedding_bytes(model: ModelSpec, fmt: WeightFormat) -> int:
+    """Bytes of the input embedding table as ``fmt`` stores it (GGUF: the mix's token_embd type)."""
+    if fmt.kind == "gguf":
+        return next(_bits_bytes(n, GGML_BITS[t]) for role, t, n in gguf_tensor_types(model, fmt) if role == "token_embd")
+    bits = fmt.other_bits if fmt.kind == "quant" else fmt.linear_bits
+    return _bits_bytes(model.vocab_size * model.hidden_size, bits)
+
+
 def effective_bits(model: ModelSpec, fmt: WeightFormat) -> float:
     return 8 * weight_bytes(model, fmt) / max(1, model.total_parameters)

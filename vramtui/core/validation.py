@@ -1,0 +1,246 @@
+"""Published measurements, rebuilt as scenarios and compared with both methods.
+
+Each point in ``validation/points/*.toml`` quotes its source and states what was measured. A point
+is rebuilt as a Scenario from the same setup; each measured figure is compared with the estimate's
+matching component (a llama.cpp buffer, vLLM's weights/activation/KV capacity, torch's allocated
+peak). The *total* of a point is the sum of what was measured on the GPU (llama.cpp buffers), or
+the one whole-process figure (allocated or reserved peak), or, for vLLM, the weights plus the
+activation peak: the part of the card that does not depend on ``gpu_memory_utilization``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import presets
+from .estimate import Estimate, estimate
+from .fit import fit_grid
+from .io import ScenarioError, scenario_from_dict
+from .scenario import DEFAULT_GPUS, Scenario
+from .units import GiB, MiB
+
+# what a figure is compared with: (estimate component or special, unit)
+MEASURES: dict[str, tuple[str, int]] = {
+    "weights_mib": ("weights", MiB),
+    "kv_cache_mib": ("kv_cache", MiB),
+    "compute_buffer_mib": ("activations", MiB),
+    "weights_gib": ("weights", GiB),
+    "activation_gib": ("activations", GiB),
+    "kv_cache_gib": ("kv_capacity_bytes", GiB),
+    "kv_cache_tokens": ("kv_capacity_tokens", 1),
+    "max_memory_allocated_gib": ("allocated", GiB),
+    "max_memory_reserved_gib": ("reserved", GiB),
+    "nvidia_smi_mib": ("card", MiB),
+    # optimum's benchmark: torch's allocated peak + non-torch memory (CUDA context, kernels), MB = 1e6 B
+    "peak_memory_mb": ("allocated_plus_context", 10**6),
+    # universal-llm-trainer's table: torch.cuda.memory_reserved() / 1e9 as that trainer prints it
+    "peak_memory_gib": ("reserved", 10**9),
+}
+
+
+class Measured(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    weights_mib: float | None = None
+    kv_cache_mib: float | None = None
+    compute_buffer_mib: float | None = None
+    weights_gib: float | None = None
+    activation_gib: float | None = None
+    kv_cache_gib: float | None = None
+    kv_cache_tokens: int | None = None
+    max_memory_allocated_gib: float | None = None
+    max_memory_reserved_gib: float | None = None
+    nvidia_smi_mib: float | None = None
+    peak_memory_mb: float | None = None
+    peak_memory_gib: float | None = None
+
+
+class Point(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    source: str = Field(min_length=8)
+    quote: str = Field(min_length=4)
+    runtime: Literal["transformers", "vllm", "llama.cpp"]
+    mode: Literal["inference", "lora", "qlora", "full"]
+    model: str
+    weights: str
+    kv_cache: str = "fp16"
+    context_length: int = Field(ge=1)
+    batch_size: int = Field(default=1, ge=1)
+    flash_attention: bool = True
+    gpu: str | None = None
+    gpu_memory_utilization: float | None = None
+    optimizer: str | None = None
+    recipe: str | None = None
+    gradient_checkpointing: bool | None = None
+    lora_rank: int | None = None
+    lora_targets: list[str] | None = None
+    tensor_parallel: int = 1
+    data_parallel: int = 1
+    zero_stage: int = 0
+    notes: str = ""
+    measured: Measured
+
+    def scenario(self) -> Scenario:
+        work: dict[str, Any] = {"mode": self.mode, "weights": self.weights, "kv_cache": self.kv_cache,
+                                "context_length": self.context_length, "batch_size": self.batch_size,
+                                "runtime": self.runtime}
+        if self.recipe:
+            work["recipe"] = self.recipe
+        if self.gpu_memory_utilization:
+            work["gpu_memory_utilization"] = self.gpu_memory_utilization
+        opts: dict[str, Any] = {"flash_attention": self.flash_attention, "tensor_parallel": self.tensor_parallel,
+                                "data_parallel": self.data_parallel, "zero_stage": self.zero_stage}
+        for key in ("optimizer", "gradient_checkpointing", "lora_rank", "lora_targets"):
+            if getattr(self, key) is not None:
+                opts[key] = getattr(self, key)
+        doc: dict[str, Any] = {"model": {"preset": self.model}, "workload": work, "optimizations": opts}
+        if self.gpu:
+            doc["hardware"] = {"gpus": [self.gpu]}
+        return scenario_from_dict(doc)
+
+
+@dataclass
+class Comparison:
+    measure: str
+    measured: float  # bytes (or tokens)
+    estimated: float
+
+    @property
+    def error(self) -> float:
+        """Signed relative error of the estimate: +0.10 = 10 % over."""
+        return (self.estimated - self.measured) / self.measured if self.measured else 0.0
+
+
+@dataclass
+class PointResult:
+    point: Point
+    method: str
+    comparisons: list[Comparison] = field(default_factory=list)
+    total: Comparison | None = None
+
+    @property
+    def group(self) -> tuple[str, str]:
+        return self.point.runtime, self.point.mode
+
+
+def _estimated(kind: str, s: Scenario, e: Estimate) -> float | None:
+    if kind in ("weights", "kv_cache", "activations"):
+        return e.per_gpu[kind]
+    if kind == "allocated":
+        return e.per_gpu_bytes - e.per_gpu["overhead"]
+    if kind == "reserved":  # allocated + allocator slack: everything but the CUDA context
+        from . import constants as K
+
+        return e.per_gpu_bytes - K.RUNTIME_CONTEXT_MIB[s.workload.runtime] * MiB
+    if kind == "card":
+        return e.per_gpu_bytes
+    if kind == "allocated_plus_context":
+        from . import constants as K
+
+        return e.per_gpu_bytes - e.per_gpu["overhead"] + K.RUNTIME_CONTEXT_MIB[s.workload.runtime] * MiB
+    if kind in ("kv_capacity_tokens", "kv_capacity_bytes"):
+        if s.hardware.gpus == DEFAULT_GPUS:  # the point names no GPU: capacity cannot be rebuilt
+            return None
+        f = fit_grid(s, e.method, (s.hardware.gpus[0],))[0]
+        if f.vllm_kv_tokens is None:
+            return None
+        return f.vllm_kv_tokens if kind == "kv_capacity_tokens" else f.vllm_kv_tokens * e.kv_bytes_per_token
+    return None
+
+
+def compare(point: Point, method: str = "precise") -> PointResult:
+    s = point.scenario()
+    e = estimate(s, method)
+    result = PointResult(point, method)
+    values = point.measured.model_dump(exclude_none=True)
+    for key, value in values.items():
+        kind, unit = MEASURES[key]
+        est = _estimated(kind, s, e)
+        if est is None or (method == "guide" and kind.startswith("kv_capacity")):
+            continue
+        result.comparisons.append(Comparison(key, value * unit, est))
+    result.total = _total(point, s, e, values)
+    return result
+
+
+def _total(point: Point, s: Scenario, e: Estimate, m: dict[str, float]) -> Comparison | None:
+    if point.runtime == "llama.cpp":
+        parts = [("weights_mib", "weights"), ("kv_cache_mib", "kv_cache"), ("compute_buffer_mib", "activations")]
+        have = [(k, c) for k, c in parts if k in m]
+        if not have:
+            return None
+        return Comparison("buffers", sum(m[k] for k, _ in have) * MiB, sum(e.per_gpu[c] for _, c in have))
+    if point.runtime == "vllm":
+        if "weights_gib" in m and "activation_gib" in m:
+            return Comparison("weights+activation", (m["weights_gib"] + m["activation_gib"]) * GiB,
+                              e.per_gpu["weights"] + e.per_gpu["activations"])
+        if "weights_gib" in m:
+            return Comparison("weights", m["weights_gib"] * GiB, e.per_gpu["weights"])
+        return None
+    for key in ("max_memory_allocated_gib", "max_memory_reserved_gib", "peak_memory_gib", "peak_memory_mb", "nvidia_smi_mib"):
+        if key in m:
+            kind, unit = MEASURES[key]
+            return Comparison(key, m[key] * unit, _estimated(kind, s, e) or 0)
+    return None
+
+
+def points_dir() -> Path:
+    packaged = Path(__file__).resolve().parent.parent / "validation" / "points"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "validation" / "points"
+
+
+def load_points(folder: Path | None = None) -> list[Point]:
+    folder = folder or points_dir()
+    out: list[Point] = []
+    seen: set[str] = set()
+    for path in sorted(folder.glob("*.toml")):
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+        for i, raw in enumerate(doc.get("points", [])):
+            try:
+                p = Point.model_validate(raw)
+                p.scenario()  # the setup must rebuild
+            except (ValidationError, ScenarioError, presets.PresetError) as exc:
+                raise ScenarioError(f"{path.name}: points[{i}] ({raw.get('id')}): {exc}") from None
+            if p.id in seen:
+                raise ScenarioError(f"{path.name}: duplicate point id {p.id!r}")
+            seen.add(p.id)
+            out.append(p)
+    return out
+
+
+@dataclass
+class GroupSummary:
+    runtime: str
+    mode: str
+    points: int
+    median_abs: float
+    worst_abs: float
+    worst_id: str
+
+
+def summarize(results: list[PointResult]) -> list[GroupSummary]:
+    groups: dict[tuple[str, str], list[PointResult]] = {}
+    for r in results:
+        if r.total is not None:
+            groups.setdefault(r.group, []).append(r)
+    out = []
+    for (runtime, mode), rs in sorted(groups.items()):
+        errors = [abs(r.total.error) for r in rs]  # type: ignore[union-attr]
+        worst = max(rs, key=lambda r: abs(r.total.error))  # type: ignore[union-attr]
+        out.append(GroupSummary(runtime, mode, len(rs), statistics.median(errors), max(errors), worst.point.id))
+    return out
+
+
+def validate(method: str = "precise", folder: Path | None = None) -> list[PointResult]:
+    return [compare(p, method) for p in load_points(folder)]
