@@ -41,7 +41,7 @@ LLAMACPP_UBATCH = 512  # llama.cpp default n_ubatch (common/common.h)
 LLAMACPP_NOFA_HIDDEN = 4
 VLLM_MAX_BATCHED_TOKENS = 8192  # vLLM V1 default max_num_batched_tokens for `vllm serve` on >= 70 GiB GPUs (arg_utils.py)
 # vLLM V1 defaults max_num_seqs to 1024 on >= 70 GiB GPUs (256 on smaller ones); its profile run samples
-# that many sequences. Using 1024 everywhere is conservative on small cards by ~256·... see method.md.
+# that many sequences. Using 1024 everywhere is conservative on small cards (docs/method.md).
 VLLM_MAX_NUM_SEQS = 1024
 # The profiled activation peak is the sampler's, not the forward pass's: it does not shrink with tensor
 # parallelism and scales with the vocabulary. Calibrated on the llm-d-planner vLLM 0.19.0 sweep (H100,
