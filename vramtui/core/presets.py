@@ -10,12 +10,15 @@ import difflib
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .model import ModelSpec
 from .units import MiB
+
+
+T = TypeVar("T", bound=BaseModel)
 
 
 class PresetError(ValueError):
@@ -68,19 +71,24 @@ def _read(path: Path) -> dict:
         raise PresetError(f"{path}: {exc}") from None
 
 
+def _load(paths: list[Path], key: str, cls: type[T], out: dict[str, T]) -> dict[str, T]:
+    """Validate every ``[[key]]`` entry of ``paths`` into ``out``; ids must be unique across files."""
+    for path in paths:
+        for i, entry in enumerate(_read(path).get(key, [])):
+            try:
+                item = cls.model_validate(entry)
+            except ValidationError as exc:
+                raise PresetError(f"{path.name}: {key}[{i}] ({entry.get('id')}): {exc}") from None
+            if item.id in out:  # type: ignore[attr-defined]
+                raise PresetError(f"{path.name}: duplicate id {item.id!r}")  # type: ignore[attr-defined]
+            out[item.id] = item  # type: ignore[attr-defined]
+    return out
+
+
 @cache
 def models() -> dict[str, ModelSpec]:
-    out: dict[str, ModelSpec] = {}
     folder = presets_dir() / "models"
-    for path in sorted(folder.glob("*.toml")):
-        for i, entry in enumerate(_read(path).get("models", [])):
-            try:
-                spec = ModelSpec.model_validate(entry)
-            except ValidationError as exc:
-                raise PresetError(f"{path.name}: models[{i}] ({entry.get('id')}): {exc}") from None
-            if spec.id in out:
-                raise PresetError(f"{path.name}: duplicate model id {spec.id!r}")
-            out[spec.id] = spec
+    out = _load(sorted(folder.glob("*.toml")), "models", ModelSpec, {})
     if not out:
         raise PresetError(f"no model presets found in {folder}")
     return out
@@ -88,17 +96,7 @@ def models() -> dict[str, ModelSpec]:
 
 @cache
 def gpus() -> dict[str, GPUSpec]:
-    out: dict[str, GPUSpec] = {}
-    path = presets_dir() / "gpus.toml"
-    for i, entry in enumerate(_read(path).get("gpus", [])):
-        try:
-            gpu = GPUSpec.model_validate(entry)
-        except ValidationError as exc:
-            raise PresetError(f"gpus.toml: gpus[{i}] ({entry.get('id')}): {exc}") from None
-        if gpu.id in out:
-            raise PresetError(f"gpus.toml: duplicate GPU id {gpu.id!r}")
-        out[gpu.id] = gpu
-    return out
+    return _load([presets_dir() / "gpus.toml"], "gpus", GPUSpec, {})
 
 
 def closest(value: str, choices: list[str] | tuple[str, ...]) -> str:

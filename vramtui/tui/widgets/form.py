@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.widget import Widget
-from textual.widgets import Checkbox, Input, Label, Select, Static
+from textual.widgets import Label, Static
 
 
 class FieldRow(Widget):
@@ -63,22 +63,10 @@ def row_of(widget: Widget) -> FieldRow:
 
 
 def set_quietly(widget: Widget, value) -> None:
-    """Show a value from the scenario without re-posting it as a user edit."""
-    from .choice import Choice
+    """Show a value from the scenario without re-posting it as a user edit.
 
-    if isinstance(widget, Choice):
-        if widget.value != value:
-            with widget.prevent(Choice.Changed):
-                widget.value = value
-    elif isinstance(widget, Select):
-        if widget.value != value:
-            with widget.prevent(Select.Changed):
-                widget.value = value
-    elif isinstance(widget, Checkbox):
-        if widget.value != value:
-            with widget.prevent(Checkbox.Changed):
-                widget.value = value
-    elif isinstance(widget, Input):
-        if widget.value != value:
-            with widget.prevent(Input.Changed):
-                widget.value = value
+    Works for any field with a ``value`` and a ``Changed`` message (Choice, Select, Checkbox, Input).
+    """
+    if widget.value != value:  # type: ignore[attr-defined]
+        with widget.prevent(type(widget).Changed):  # type: ignore[attr-defined]
+            widget.value = value  # type: ignore[attr-defined]
