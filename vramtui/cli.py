@@ -13,6 +13,7 @@ from typing import Any, NoReturn, Sequence
 from pydantic import ValidationError
 
 from .core import presets
+from .core.errors import describe
 from .core.estimate import COMPONENTS, estimate
 from .core.fit import fit_grid
 from .core.formats import FormatError, weight_format
@@ -381,9 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
         return EXIT_USAGE
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        print(f"error: {where}: {err['msg']}", file=sys.stderr)
+        print(f"error: {describe(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

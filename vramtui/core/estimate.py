@@ -78,6 +78,14 @@ def _ceil_div(a: int | float, b: int) -> int:
     return int(math.ceil(a / b))
 
 
+def kv_block_tokens(s: Scenario) -> int:
+    """Tokens per KV allocation unit: vLLM's page, llama.cpp's padding (256 with flash attention, 32
+    without), one token in transformers. The need is flat inside a block, which the fit solvers use."""
+    if s.workload.runtime == "llama.cpp" and not s.optimizations.flash_attention:
+        return K.LLAMACPP_KV_PAD_NO_FA
+    return K.KV_BLOCK_TOKENS[s.workload.runtime]
+
+
 def _mib(n: float) -> int:
     return int(n * K.MiB)
 
@@ -178,9 +186,7 @@ class _Precise:
         return _ceil_div(ctx, block) * block
 
     def kv_block(self) -> int:
-        if self.w.runtime == "llama.cpp" and not self.o.flash_attention:
-            return K.LLAMACPP_KV_PAD_NO_FA
-        return K.KV_BLOCK_TOKENS[self.w.runtime]
+        return kv_block_tokens(self.s)
 
     def kv_cache(self) -> int:
         if self.training:

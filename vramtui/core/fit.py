@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import constants as K
-from .estimate import Estimate, estimate
+from .estimate import Estimate, estimate, kv_block_tokens
 from .presets import GPUSpec, gpu as gpu_preset
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
 from .units import GiB
@@ -126,16 +126,6 @@ class _Needs:
         return lo
 
 
-def kv_block_tokens(scenario: Scenario) -> int:
-    """Context granularity at which the need changes: the runtime's KV block (1: every token)."""
-    w = scenario.workload
-    if w.mode != "inference":
-        return 1
-    if w.runtime == "llama.cpp":
-        return K.KV_BLOCK_TOKENS["llama.cpp"] if scenario.optimizations.flash_attention else K.LLAMACPP_KV_PAD_NO_FA
-    return K.KV_BLOCK_TOKENS[w.runtime]
-
-
 def usable_for(scenario: Scenario, gpu: GPUSpec) -> int:
     if scenario.workload.runtime == "vllm" and scenario.workload.mode == "inference":
         return int(gpu.usable_bytes * scenario.workload.gpu_memory_utilization)
@@ -163,7 +153,7 @@ def fit_gpu(scenario: Scenario, gpu: GPUSpec, est: Estimate, needs: _Needs, tp_n
     needed = next((n for n in TP_STEPS if tp_needs(n) <= usable), None)
     ctx_cap = max(scenario.model.spec.max_position_embeddings, 1)
     max_ctx = needs.largest("workload", "context_length", usable, min(MAX_CONTEXT, ctx_cap), hints[0],
-                            step=kv_block_tokens(scenario))
+                            step=1 if scenario.is_training else kv_block_tokens(scenario))
     max_batch = needs.largest("workload", "batch_size", usable, MAX_BATCH, hints[1])
     kv_tokens = seqs = None
     if scenario.workload.runtime == "vllm" and scenario.workload.mode == "inference" and est.kv_bytes_per_token:

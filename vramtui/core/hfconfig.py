@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .errors import describe
 from .model import ModelSpec
 
 SUPPORTED = (
@@ -246,9 +247,7 @@ def spec_from_config(data: Any, name: str = "") -> ModelSpec:
     try:
         return ModelSpec.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ConfigImportError(f"{kind} config: {where + ': ' if where else ''}{err['msg']}") from None
+        raise ConfigImportError(f"{kind} config: {describe(exc)}") from None
 
 
 def load_config(path: str | Path, name: str = "") -> ModelSpec:

@@ -18,7 +18,8 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from . import presets
-from .formats import KV_FORMATS, WEIGHT_FORMATS, FormatError
+from .errors import describe
+from .formats import FormatError
 from .hfconfig import ConfigImportError, load_config
 from .model import ModelSpec
 from .scenario import Hardware, ModelChoice, Optimizations, Scenario, Workload
@@ -31,29 +32,6 @@ MODEL_KEYS = ("preset", "config", "architecture")
 
 class ScenarioError(ValueError):
     """A scenario could not be read or written; the message is meant for the user as is."""
-
-
-def _allowed_fields(cls: type[BaseModel]) -> str:
-    return ", ".join(f.alias or n for n, f in cls.model_fields.items())
-
-
-def _describe(exc: ValidationError, prefix: str, cls: type[BaseModel]) -> str:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    path = ".".join([prefix, *loc]) if prefix else ".".join(loc)
-    path = path.replace("schema_", "schema")
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return f"{path}: unknown key; allowed keys: {_allowed_fields(cls)}"
-    msg = err["msg"].removeprefix("Value error, ")
-    field = loc[-1] if loc else ""
-    if field == "weights" or "weight format" in msg:
-        msg = msg if "allowed" in msg else f"{msg}; allowed: {', '.join(WEIGHT_FORMATS)}"
-    if field == "kv_cache" and "allowed" not in msg:
-        msg = f"{msg}; allowed: {', '.join(KV_FORMATS)}"
-    got = err.get("input")
-    shown = f" (got {got!r})" if kind not in ("missing",) and not isinstance(got, (dict, list)) and got is not None else ""
-    return f"{path}: {msg}{shown}" if path else f"{msg}{shown}"
 
 
 def _check_float(value: Any, path: str) -> None:
@@ -105,7 +83,7 @@ def resolve_model(table: Any, base_dir: Path | None) -> ModelChoice:
     try:
         return ModelChoice(spec=ModelSpec.model_validate(value))
     except ValidationError as exc:
-        raise ScenarioError(_describe(exc, "model.architecture", ModelSpec)) from None
+        raise ScenarioError(describe(exc, "model.architecture", ModelSpec)) from None
 
 
 def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
@@ -126,7 +104,7 @@ def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
         try:
             parts[name] = cls.model_validate(raw)
         except ValidationError as exc:
-            raise ScenarioError(_describe(exc, name, cls)) from None
+            raise ScenarioError(describe(exc, name, cls)) from None
         except FormatError as exc:  # pragma: no cover - pydantic wraps it, kept for safety
             raise ScenarioError(f"{name}: {exc}") from None
     for g in parts["hardware"].gpus:
@@ -139,7 +117,7 @@ def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
             {"schema": data.get("schema", 1), "name": data.get("name", ""), "model": model, **parts}
         )
     except ValidationError as exc:
-        raise ScenarioError(_describe(exc, "", Scenario)) from None
+        raise ScenarioError(describe(exc, "", Scenario)) from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -12,6 +12,7 @@ from textual.app import App, SystemCommand
 from textual.reactive import var
 from textual.screen import Screen
 
+from ..core.errors import describe
 from ..core.io import ScenarioError, default_scenario, load_scenario, save_scenario
 from ..core.scenario import MAX_CONTEXT, ModelChoice, Scenario
 from .commands import COMMANDS, app_bindings
@@ -39,13 +40,6 @@ def _gpu_screen() -> Screen:
     from .screens.gpus import GPUScreen
 
     return GPUScreen()
-
-
-def validation_message(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
-    return f"{field}: {msg}" if field else msg
 
 
 class VramApp(App):
@@ -97,7 +91,7 @@ class VramApp(App):
         try:
             self.scenario = self.scenario.replace(section, **changes)
         except ValidationError as exc:
-            return validation_message(exc)
+            return describe(exc)
         except ValueError as exc:
             return str(exc)
         return None

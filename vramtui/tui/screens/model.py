@@ -12,6 +12,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Checkbox, DataTable, Input, Static, TabbedContent, TabPane
 
 from ...core import presets
+from ...core.errors import describe
 from ...core.hfconfig import ConfigImportError, load_config
 from ...core.model import ModelSpec
 from ...core.scenario import ModelChoice
@@ -144,9 +145,7 @@ class ModelScreen(VramScreen):
         try:
             spec = ModelSpec.model_validate(values)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            result.update(f"✘ {where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}")
+            result.update(f"✘ {describe(exc)}")
             return False
         self.vram.set_model(ModelChoice(spec=spec))
         result.update(f"✔ custom model: {spec.total_parameters:,} parameters")
