@@ -36,15 +36,38 @@ def test_cli_rejects_with_one_line(name, capsys):
     assert EXPECTED[name] in err
 
 
-@pytest.mark.parametrize("name", ["unknown-key.toml", "util-nan.toml", "binary.toml", "truncated.toml", "unknown-gpu.toml"])
-async def test_tui_shows_the_error_and_keeps_the_scenario(name):
+async def test_tui_shows_every_error_and_keeps_the_scenario():
     app = VramApp()
     async with app.run_test(size=(120, 40)) as pilot:
         before = app.scenario
-        assert not app.open_path(CORPUS / name)
+        for name in sorted(EXPECTED):
+            assert not app.open_path(CORPUS / name)
+            await pilot.pause()
+            assert app.scenario == before
+            assert EXPECTED[name] in shown(pilot, "#summary-status"), name
+
+
+async def test_tui_failed_save_tells_the_user_and_keeps_the_old_file(monkeypatch):
+    import tempfile
+
+    app = VramApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+s")
         await pilot.pause()
-        assert app.scenario == before
-        assert EXPECTED[name] in shown(pilot, "#summary-status")
+        await pilot.press(*"kept", "enter")
+        await pilot.pause()
+        path = app.path
+        before = path.read_bytes()
+        await pilot.press("ctrl+up")  # a change worth saving
+
+        def read_only(*_a, **_k):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(tempfile, "mkstemp", read_only)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "could not save: Permission denied; the existing file is unchanged" in shown(pilot, "#summary-status")
+        assert path.read_bytes() == before and "modified" in app.title
 
 
 def special_cases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
