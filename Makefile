@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench screenshots clean
+.PHONY: run test test-measure bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,17 @@ run: $(STAMP)
 	$(BIN)/vramtui $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not measure" $(PYTEST_ARGS)
+
+# The measure harness on a tiny CPU model. torch 2.13.0's CPU build lies on this project's machines;
+# elsewhere pip downloads it. GPU machines install `.[measure]` with their own CUDA torch instead.
+MEASURE_STAMP := $(VENV)/.measure-installed
+$(MEASURE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0' -e '.[test,measure]'
+	touch $(MEASURE_STAMP)
+
+test-measure: $(MEASURE_STAMP)
+	$(BIN)/python -m pytest -m measure $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -22,7 +22,7 @@ from .core.io import ScenarioError, default_scenario, load_scenario, scenario_fr
 from .core.scenario import MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
 from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_tokens, to_unit
 
-COMMANDS = ("estimate", "fit", "models", "gpus", "import-config", "validate")
+COMMANDS = ("estimate", "fit", "models", "gpus", "import-config", "validate", "measure")
 EXIT_USAGE = 2
 
 
@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--details", action="store_true", help="every measured figure, not just each point's total")
     val.add_argument("--json", action="store_true")
     val.add_argument("--markdown", action="store_true", help="the tables of docs/accuracy.md")
+    mea = sub.add_parser("measure", help="run the scenario's model (random weights) on this machine's GPU and compare")
+    mea.add_argument("scenario", help="a scenario TOML file")
+    mea.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu only checks the harness")
+    mea.add_argument("--new-tokens", type=_positive, default=8, help="tokens generated in inference mode")
+    mea.add_argument("--json", action="store_true")
     return parser
 
 
@@ -359,7 +364,33 @@ def validation_markdown(precise, guide) -> str:
     return "\n".join(out)
 
 
-HANDLERS = {"validate": cmd_validate, "estimate": cmd_estimate, "fit": cmd_fit, "models": cmd_models, "gpus": cmd_gpus,
+def cmd_measure(a: argparse.Namespace) -> int:
+    from .measure import MeasureError, measure
+
+    s = load_scenario(a.scenario)
+    try:
+        m = measure(s, a.device, a.new_tokens)
+    except MeasureError as exc:
+        raise UsageError(str(exc)) from None
+    if a.json:
+        print(json.dumps(m.to_json()))
+        return 0
+    print(f"{s.summary}  on {m.device} in {m.seconds:.1f} s")
+    est = m.estimate
+    if m.device == "cuda":
+        rows = [["torch max_memory_allocated", fmt_bytes(m.max_allocated), fmt_bytes(est["allocated"]),
+                 f"{100 * (est['allocated'] - m.max_allocated) / m.max_allocated:+.1f} %"],
+                ["torch max_memory_reserved", fmt_bytes(m.max_reserved), "", ""],
+                ["device memory used (nvidia-smi)", fmt_bytes(m.device_used), fmt_bytes(est["card"]),
+                 f"{100 * (est['card'] - m.device_used) / m.device_used:+.1f} %"]]
+        print(_table(["", "measured", "estimated", "error"], rows))
+    else:
+        print(f"harness ran on the CPU; process memory grew by {fmt_bytes(m.rss_growth)} "
+              f"(the GPU estimate is {fmt_bytes(est['card'])}; CPU memory is not comparable)")
+    return 0
+
+
+HANDLERS = {"measure": cmd_measure, "validate": cmd_validate, "estimate": cmd_estimate, "fit": cmd_fit, "models": cmd_models, "gpus": cmd_gpus,
             "import-config": cmd_import_config}
 
 

@@ -1,0 +1,74 @@
+"""`vramtui measure`: the harness builds a model from the scenario's architecture (random weights, no
+download) and runs it. These tests run a tiny model on the CPU; `make test-measure` installs the
+extra (torch CPU build, transformers, peft) and runs them; `make test` leaves them out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vramtui.cli import main
+
+pytestmark = pytest.mark.measure
+
+TINY = """schema = 1
+[model.architecture]
+vocab_size = 512
+hidden_size = 64
+intermediate_size = 128
+num_hidden_layers = 2
+num_attention_heads = 4
+num_key_value_heads = 2
+max_position_embeddings = 256
+[workload]
+context_length = 64
+batch_size = 2
+mode = "{mode}"
+[optimizations]
+gradient_checkpointing = {ckpt}
+"""
+
+
+@pytest.mark.parametrize("mode, ckpt", [("inference", "false"), ("lora", "true"), ("full", "false")])
+def test_harness_runs_a_tiny_model_on_the_cpu(tmp_path, capsys, mode, ckpt):
+    path = tmp_path / f"{mode}.toml"
+    path.write_text(TINY.format(mode=mode, ckpt=ckpt))
+    assert main(["measure", str(path), "--device", "cpu", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["device"] == "cpu" and doc["rss_growth"] > 0 and doc["seconds"] > 0
+    assert doc["estimate"]["card"] > doc["estimate"]["allocated"] > 0
+    assert (doc["estimate"]["components"]["optimizer_states"] > 0) == (mode != "inference")
+
+
+def test_builds_exactly_the_counted_architecture():
+    import torch
+    import transformers
+
+    from vramtui.core import presets
+    from vramtui.measure import hf_config
+
+    for model_id in ("tinyllama-1.1b", "qwen2.5-0.5b", "qwen3-0.6b"):
+        spec = presets.model(model_id)
+        with torch.device("meta"):
+            model = transformers.AutoModelForCausalLM.from_config(hf_config(spec, transformers))
+        built = sum(p.numel() for p in model.parameters())
+        assert built == spec.total_parameters, model_id
+
+
+def test_without_a_gpu_it_says_so_and_exits_2(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same answer on a GPU machine
+    path = tmp_path / "s.toml"
+    path.write_text(TINY.format(mode="inference", ckpt="false"))
+    assert main(["measure", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no GPU") and err.count("\n") == 1
+
+
+def test_unsupported_setups_are_clear_errors(tmp_path, capsys):
+    path = tmp_path / "q.toml"
+    path.write_text('schema = 1\n[model]\npreset = "deepseek-v2-lite"\n')
+    assert main(["measure", str(path), "--device", "cpu"]) == 2
+    assert "measure supports" in capsys.readouterr().err
