@@ -72,3 +72,28 @@ def test_unsupported_setups_are_clear_errors(tmp_path, capsys):
     path.write_text('schema = 1\n[model]\npreset = "deepseek-v2-lite"\n')
     assert main(["measure", str(path), "--device", "cpu"]) == 2
     assert "measure supports" in capsys.readouterr().err
+
+
+def test_the_gpu_grid_is_buildable():
+    """scripts/measure_grid.py's scenarios all load and build on the meta device (what a GPU run needs)."""
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+    import transformers
+
+    from vramtui.core.io import scenario_from_dict
+    from vramtui.measure import hf_config
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "measure_grid.py"
+    spec = importlib.util.spec_from_file_location("measure_grid", script)
+    grid_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grid_module)
+    scenarios = [scenario_from_dict(doc) for doc in grid_module.grid(quick=False)]
+    assert len(scenarios) >= 30 and {s.workload.mode for s in scenarios} == {"inference", "lora", "full"}
+    for model_spec in {s.model.spec.id: s.model.spec for s in scenarios}.values():
+        with torch.device("meta"):
+            built = transformers.AutoModelForCausalLM.from_config(hf_config(model_spec, transformers))
+        assert sum(p.numel() for p in built.parameters()) == model_spec.total_parameters
+    assert grid_module.gpu_preset("NVIDIA H100 80GB HBM3") == "h100-80gb"
+    assert grid_module.gpu_preset("NVIDIA GeForce RTX 4090") == "rtx-4090"
