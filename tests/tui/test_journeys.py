@@ -292,3 +292,18 @@ async def test_ctrl_up_and_down_scale_the_context_from_any_screen():
         await pilot.press("ctrl+down", "ctrl+down")
         await pilot.pause()
         assert "4K ctx" in summary(pilot)
+
+
+async def test_the_key_bar_shows_active_keys_and_a_click_runs_one():
+    from vramtui.tui.widgets.keybar import KeyBar
+
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        bar = app.screen.query_one(KeyBar)
+        text = str(bar.render())
+        assert "f2 Model" in text and "f5 GPUs" in text and "^p palette" in text
+        start, _end, action, _node = next(span for span in bar._spans if "gpus" in span[2])
+        await pilot.click(KeyBar, offset=(start + 1, 0))
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "GPUScreen"
+        assert "f9 Sort" in str(app.screen.query_one(KeyBar).render())  # the GPU screen's own keys
