@@ -307,3 +307,22 @@ async def test_the_key_bar_shows_active_keys_and_a_click_runs_one():
         await pilot.pause()
         assert app.screen.__class__.__name__ == "GPUScreen"
         assert "f9 Sort" in str(app.screen.query_one(KeyBar).render())  # the GPU screen's own keys
+
+
+async def test_screens_in_other_modes_redraw_when_shown_not_on_every_edit(monkeypatch):
+    from vramtui.tui.screens.workload import WorkloadScreen
+
+    calls = []
+    original = WorkloadScreen.render_result
+    monkeypatch.setattr(WorkloadScreen, "render_result", lambda self, r: (calls.append(r.scenario), original(self, r)))
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        calls.clear()
+        await pilot.press("ctrl+up", "ctrl+up", "ctrl+up")
+        await pilot.pause()
+        assert calls == []  # the hidden Workload screen did no work
+        await pilot.press("f3")
+        await pilot.pause()
+        assert len(calls) == 1 and calls[0].workload.context_length == 65536
+        assert "64K ctx" in summary(pilot)

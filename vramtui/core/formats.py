@@ -280,6 +280,7 @@ def gguf_bytes(model: ModelSpec, fmt: WeightFormat) -> int:
     return total + _bits_bytes(rest, 32) + _bits_bytes(c.extra, 16)
 
 
+@lru_cache(maxsize=1024)
 def token_embedding_bytes(model: ModelSpec, fmt: WeightFormat) -> int:
     """Bytes of the input embedding table as ``fmt`` stores it (GGUF: the mix's token_embd type)."""
     if fmt.kind == "gguf":

@@ -150,6 +150,13 @@ class VramApp(App):
         value = min(MAX_CONTEXT, max(1, round(w.context_length * factor)))
         self.update_scenario("workload", context_length=value)
 
+    def action_redraw(self) -> None:
+        """Re-render the current screen from the result it already has (nothing is recomputed)."""
+        screen = self.screen
+        if hasattr(screen, "_on_result"):
+            screen._on_result(self.result)
+        self.refresh(layout=True)
+
     def action_toggle_units(self) -> None:
         self.unit = "GB" if self.unit == "GiB" else "GiB"
 

@@ -36,6 +36,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("save", "ctrl+s", "save", "Save", "Save the scenario (asks for a name the first time)"),
     Command("save-as", "f12", "save_as", "Save as", "Save the scenario under a new name", footer=False),
     Command("open", "ctrl+o", "open", "Open", "Open a scenario file from the scenarios folder or a path"),
+    Command("redraw", "ctrl+l", "redraw", "Redraw", "Redraw the screen (after terminal glitches over SSH)", footer=False),
     Command("new", "ctrl+n", "new", "New", "Start again from the default scenario", footer=False),
     Command("quit", "ctrl+q", "quit", "Quit", "Quit (asks first when there are unsaved changes)"),
 )

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, cast
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from ..state import Result
+from ..widgets.keybar import KeyBar
 from ..widgets.summary import SummaryPanel
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class VramScreen(Screen):
         body = VerticalScroll(id="body", can_focus=False) if self.BODY_SCROLLS else Vertical(id="body")
         with body:
             yield from self.compose_body()
-        yield Footer()
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:  # pragma: no cover - abstract
         yield from ()
@@ -45,11 +46,21 @@ class VramScreen(Screen):
         self.watch(self.app, "unit", lambda _u: self._on_result(self.vram.result), init=False)
         self.watch(self.app, "status", self.query_one(SummaryPanel).show_status, init=True)
 
+    _stale = False
+
     def _on_result(self, result: Result | None) -> None:
         if result is None:
             return
+        if not self.is_current:  # a screen in another mode redraws when it is shown again, not on every edit
+            self._stale = True
+            return
         self.query_one(SummaryPanel).show(result, self.vram.unit)
         self.render_result(result)
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self._stale = False
+            self._on_result(self.vram.result)
 
     def on_resize(self) -> None:
         self.vram.apply_compact()
