@@ -326,3 +326,20 @@ async def test_screens_in_other_modes_redraw_when_shown_not_on_every_edit(monkey
         await pilot.pause()
         assert len(calls) == 1 and calls[0].workload.context_length == 65536
         assert "64K ctx" in summary(pilot)
+
+
+async def test_opening_a_file_clears_a_flagged_field(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text('schema = 1\n[model]\npreset = "qwen2.5-7b"\n[workload]\ncontext_length = 4096\n')
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await tab_to(pilot, "context_length")
+        await pilot.press("backspace", "backspace", *"zz")
+        await pilot.pause()
+        row = row_of(app.screen.query_one("#context_length"))
+        assert row.has_class("-invalid")
+        assert app.open_path(good)
+        await pilot.pause()
+        assert not row.has_class("-invalid")
+        assert app.screen.query_one("#context_length").value == "4K"

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import constants as K
 from . import presets
 from .estimate import Estimate, estimate
 from .fit import fit_grid
@@ -137,14 +138,10 @@ def _estimated(kind: str, s: Scenario, e: Estimate) -> float | None:
     if kind == "allocated":
         return e.per_gpu_bytes - e.per_gpu["overhead"]
     if kind == "reserved":  # allocated + allocator slack: everything but the CUDA context
-        from . import constants as K
-
         return e.per_gpu_bytes - K.RUNTIME_CONTEXT_MIB[s.workload.runtime] * MiB
     if kind == "card":
         return e.per_gpu_bytes
     if kind == "allocated_plus_context":
-        from . import constants as K
-
         return e.per_gpu_bytes - e.per_gpu["overhead"] + K.RUNTIME_CONTEXT_MIB[s.workload.runtime] * MiB
     if kind in ("kv_capacity_tokens", "kv_capacity_bytes"):
         if s.hardware.gpus == DEFAULT_GPUS:  # the point names no GPU: capacity cannot be rebuilt

@@ -59,13 +59,13 @@ class VramApp(App):
     unit: var[str] = var("GiB")
     method: var[str] = var("precise", init=False)
     status: var[str] = var("")  # the last file error, shown under the summary until the next action
+    loads: var[int] = var(0)  # bumps when a file or New replaces the scenario: forms drop stale field errors
 
     def __init__(self, scenario: Scenario | None = None, path: Path | None = None) -> None:
         super().__init__()
         first = scenario or default_scenario()
         self.path: Path | None = path
         self.saved: Scenario | None = first  # a fresh default counts as unchanged
-        self.load_count = 0  # bumps when a file replaces the scenario wholesale (forms drop stale errors)
         self.set_reactive(VramApp.scenario, first)
         self.set_reactive(VramApp.result, compute(first, "precise"))
 
@@ -100,21 +100,12 @@ class VramApp(App):
         self.scenario = self.scenario.model_copy(update={"model": choice})
 
     def replace_scenario(self, scenario: Scenario, path: Path | None) -> None:
-        self.load_count += 1
         self.path = path
         self.saved = scenario
-        for screen in self._all_mode_screens():
-            for row in screen.query(FieldRow):
-                row.set_error(None)
+        self.loads += 1
         if scenario == self.scenario:
             self._update_title()
         self.scenario = scenario
-
-    def _all_mode_screens(self) -> list[Screen]:
-        out = []
-        for stack in self._screen_stacks.values():
-            out.extend(s for s in stack if not s.is_modal)
-        return out
 
     # layout ---------------------------------------------------------------------------------
     def on_mount(self) -> None:

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Header
 
 from ..state import Result
+from ..widgets.form import FieldRow
 from ..widgets.keybar import KeyBar
 from ..widgets.summary import SummaryPanel
 
@@ -45,6 +46,7 @@ class VramScreen(Screen):
         self.watch(self.app, "result", self._on_result, init=True)
         self.watch(self.app, "unit", lambda _u: self._on_result(self.vram.result), init=False)
         self.watch(self.app, "status", self.query_one(SummaryPanel).show_status, init=True)
+        self.watch(self.app, "loads", self._drop_field_errors, init=False)
 
     _stale = False
 
@@ -56,6 +58,11 @@ class VramScreen(Screen):
             return
         self.query_one(SummaryPanel).show(result, self.vram.unit)
         self.render_result(result)
+
+    def _drop_field_errors(self, _loads: int) -> None:
+        """A scenario from a file replaces whatever half-typed value a field was flagging."""
+        for row in self.query(FieldRow):
+            row.set_error(None)
 
     def on_screen_resume(self) -> None:
         if self._stale:
