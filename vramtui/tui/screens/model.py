@@ -28,6 +28,15 @@ CUSTOM_FIELDS = (
 )
 
 
+# families people pick most often first; the rest keep their file order after these
+FAMILY_ORDER = ("llama", "qwen3", "qwen", "mistral", "mixtral", "gemma", "phi", "deepseek", "gpt-oss", "smollm",
+                "tinyllama", "granite", "olmo", "yi", "command-r", "falcon", "starcoder2", "gpt2", "opt", "guide")
+
+
+def _family_rank(spec: ModelSpec) -> int:
+    return FAMILY_ORDER.index(spec.family) if spec.family in FAMILY_ORDER else len(FAMILY_ORDER)
+
+
 def _haystack(spec: ModelSpec) -> str:
     return " ".join([spec.id, spec.name, spec.family, *spec.features, fmt_count(spec.total_parameters)]).lower()
 
@@ -76,7 +85,7 @@ class ModelScreen(VramScreen):
     def _fill(self, query: str) -> None:
         table = self.query_one("#model-table", DataTable)
         table.clear()
-        shown = [m for m in presets.models().values() if matches(m, query)]
+        shown = sorted((m for m in presets.models().values() if matches(m, query)), key=_family_rank)
         for m in shown:
             table.add_row(m.id, m.name, fmt_count(m.total_parameters), fmt_tokens(m.max_position_embeddings),
                           " ".join(m.features), key=m.id)
