@@ -35,9 +35,12 @@ def test_precise_beats_the_guide_in_every_group():
     assert all(precise[k] < guide[k] for k in precise)
 
 
-def test_inference_median_within_5_percent():
-    errors = [abs(r.total.error) for r in validate("precise") if r.total and r.point.mode == "inference"]
-    assert statistics.median(errors) <= 0.05
+def test_issue_targets_inference_within_5_and_training_within_10_percent():
+    results = [r for r in validate("precise") if r.total]
+    inference = [abs(r.total.error) for r in results if r.point.mode == "inference"]
+    training = [abs(r.total.error) for r in results if r.point.mode != "inference"]
+    assert statistics.median(inference) <= 0.05
+    assert statistics.median(training) <= 0.10
 
 
 def test_validate_command_prints_both_methods(capsys):

@@ -186,3 +186,16 @@ def test_qlora_uses_a_4_bit_base():
 def test_qlora_rejects_a_16_bit_base():
     with pytest.raises(ValueError, match="4-bit base"):
         make("llama-3.1-8b", mode="qlora", weights="bf16")
+
+
+def test_loss_setting_changes_only_the_logits_term():
+    base = dict(mode="full", batch_size=4, context_length=2048, recipe="bf16-pure")
+    tokens, vocab, h = 4 * 2048, 128256, 4096
+    acts = {loss: estimate(make("llama-3.1-8b", loss=loss, **base)).components["activations"]
+            for loss in ("fp32-logits", "bf16-logits", "chunked")}
+    # fp32: 3 x 4 B per logit (transformers' upcast loss); bf16: the same three tensors in bf16
+    assert acts["fp32-logits"] - acts["bf16-logits"] == tokens * vocab * (12 - 6)
+    # fused cross-entropy keeps one chunk of next_pow2(ceil(T / ceil(V / H))) tokens: 256 here
+    chunk = 256
+    assert acts["fp32-logits"] - acts["chunked"] == tokens * vocab * 12 - chunk * vocab * 8
+    assert acts["chunked"] < acts["bf16-logits"] < acts["fp32-logits"]

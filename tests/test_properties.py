@@ -34,6 +34,7 @@ def scenarios(draw, mode=None):
         flash_attention=draw(st.booleans()),
         gradient_checkpointing=draw(st.booleans()),
         optimizer=draw(st.sampled_from(["adamw", "adamw-8bit", "adafactor", "sgd", "sgd-momentum", "lion"])),
+        loss=draw(st.sampled_from(["fp32-logits", "bf16-logits", "chunked"])),
         lora_rank=draw(st.integers(1, 256)),
         zero_stage=draw(st.integers(0, 3)),
         cpu_offload=draw(st.booleans()),

@@ -19,7 +19,7 @@ from .core.fit import fit_grid
 from .core.formats import FormatError, weight_format
 from .core.hfconfig import ConfigImportError, load_config
 from .core.io import ScenarioError, default_scenario, load_scenario, scenario_from_dict, scenario_to_dict, write_atomic
-from .core.scenario import MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
+from .core.scenario import LOSSES, MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
 from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_tokens, to_unit
 
 COMMANDS = ("estimate", "fit", "models", "gpus", "import-config", "validate", "measure")
@@ -67,6 +67,7 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora-rank", type=_positive)
     p.add_argument("--lora-targets", help="comma-separated, or all-linear")
     p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--loss", choices=LOSSES, help="training: fp32-logits (transformers), bf16-logits, chunked (fused CE)")
     p.add_argument("--zero", type=int, choices=range(4), metavar="{0,1,2,3}", help="ZeRO stage")
     p.add_argument("--tp", type=_positive, help="tensor parallel degree")
     p.add_argument("--pp", type=_positive, help="pipeline parallel degree")
@@ -138,7 +139,7 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
             w[key] = getattr(a, flag)
     if a.mode == "qlora" and a.weights is None and not _is_4bit(w["weights"]):
         w["weights"] = "nf4-dq"  # QLoRA's base is NF4 with double quantisation (QLoRA paper)
-    for flag, key in (("lora_rank", "lora_rank"), ("optimizer", "optimizer"), ("zero", "zero_stage"),
+    for flag, key in (("lora_rank", "lora_rank"), ("optimizer", "optimizer"), ("loss", "loss"), ("zero", "zero_stage"),
                       ("tp", "tensor_parallel"), ("pp", "pipeline_parallel"), ("dp", "data_parallel"),
                       ("flash_attention", "flash_attention"), ("checkpointing", "gradient_checkpointing"),
                       ("cpu_offload", "cpu_offload")):

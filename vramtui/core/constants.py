@@ -54,9 +54,18 @@ VLLM_SAMPLER_BYTES_PER_LOGIT = 15.35
 EAGER_SCORE_BYTES = 10
 # Of those, backward keeps the fp32 softmax output and its bf16 cast per layer: 6 B per score.
 EAGER_SAVED_SCORE_BYTES = 6
-# Loss: logits upcast to fp32, plus their gradient and the softmax: ~3 × 4 B per logit (DESIGN.md:
-# 11.7 GiB for Llama-3-8B at 4 × 2048 tokens = 3 × 4·8192·128256 B).
-LOSS_LOGIT_BYTES = 12
+# Loss: how many bytes per logit (token × vocabulary entry) the cross-entropy holds at its peak.
+# fp32-logits: transformers' own loss (labels passed to the model) upcasts the logits: the fp32 logits,
+#   the log-probabilities and their gradient, ~3 × 4 B (DESIGN.md's trace: 11.7 GiB for Llama-3-8B at
+#   4 × 2048 tokens = 3 × 4·8192·128256 B).
+# bf16-logits: a loss computed outside the model on the bf16 logits (nn.CrossEntropyLoss(logits, ...)):
+#   the same three tensors in bf16, 3 × 2 B.
+# chunked: a fused linear + cross-entropy (Liger-Kernel's LigerFusedLinearCrossEntropy, Unsloth's) never
+#   materialises the logits; it keeps one chunk of fp32 logits and their gradient (2 × 4 B per logit)
+#   of next_power_of_2(ceil(tokens / ceil(vocab / hidden))) tokens (liger_kernel/ops/
+#   fused_linear_cross_entropy.py).
+LOSS_LOGIT_BYTES = {"fp32-logits": 12, "bf16-logits": 6, "chunked": 8}
+LOSS_LOGIT_BYTES_DEFAULT = "fp32-logits"
 
 # --- optimisers ------------------------------------------------------------------------
 # Bytes per trainable parameter of optimiser state, by state precision. AdamW keeps two moments

@@ -308,11 +308,19 @@ class _Precise:
             how = f"{per_tok} B per token per layer saved for backward"
         saved = saved / self.tp  # Megatron-style TP splits most activations (no sequence parallelism)
         # PP with 1F1B: the first stage holds pp micro-batches of L/pp layers = the same total
-        logits = tokens * m.vocab_size * K.LOSS_LOGIT_BYTES
+        per_logit = K.LOSS_LOGIT_BYTES[o.loss]
+        if o.loss == "chunked":
+            chunk = 1 << max(0, math.ceil(tokens / math.ceil(m.vocab_size / h)) - 1).bit_length()
+            loss_tokens = min(tokens, chunk)
+            loss_how = f"fused cross-entropy: a {loss_tokens:,}-token chunk × vocab × {per_logit} B"
+        else:
+            loss_tokens = tokens
+            loss_how = f"loss logits tokens × vocab × {per_logit} B ({o.loss}: logits, log-probs, gradient)"
+        logits = loss_tokens * m.vocab_size * per_logit
         self.why["activations"] = (
             f"{how} × {layers} layers × {tokens:,} tokens"
             + ("" if o.flash_attention else f" + eager attention batch·heads·seq²·{K.EAGER_SAVED_SCORE_BYTES} B per layer")
-            + f" + loss logits tokens × vocab × {K.LOSS_LOGIT_BYTES} B (fp32 logits, grad, softmax)"
+            + f" + {loss_how}"
         )
         return int(saved + logits)
 

@@ -22,12 +22,14 @@ Mode = Literal["inference", "lora", "qlora", "full"]
 Runtime = Literal["transformers", "vllm", "llama.cpp"]
 Recipe = Literal["fp32", "amp", "bf16-mixed", "bf16-pure"]
 Optimizer = Literal["adamw", "adamw-8bit", "adafactor", "sgd", "sgd-momentum", "lion"]
+Loss = Literal["fp32-logits", "bf16-logits", "chunked"]
 Method = Literal["precise", "guide"]
 
 MODES: tuple[str, ...] = ("inference", "lora", "qlora", "full")
 RUNTIMES: tuple[str, ...] = ("transformers", "vllm", "llama.cpp")
 RECIPES: tuple[str, ...] = ("fp32", "amp", "bf16-mixed", "bf16-pure")
 OPTIMIZERS: tuple[str, ...] = ("adamw", "adamw-8bit", "adafactor", "sgd", "sgd-momentum", "lion")
+LOSSES: tuple[str, ...] = ("fp32-logits", "bf16-logits", "chunked")
 LORA_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 DEFAULT_GPUS: tuple[str, ...] = (  # a curated spread across budgets; the first is the verdict's
     "rtx-4090", "rtx-3060-12gb", "rtx-4060-ti-16gb", "rtx-3090", "rtx-5090", "l4", "l40s", "rtx-6000-ada",
@@ -92,6 +94,7 @@ class Optimizations(BaseModel):
     flash_attention: bool = True
     gradient_checkpointing: bool = False
     optimizer: Optimizer = "adamw"
+    loss: Loss = "fp32-logits"  # training: how the cross-entropy holds the logits (constants.LOSS_LOGIT_BYTES)
     lora_rank: int = Field(default=16, ge=1, le=4096)
     lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
     zero_stage: int = Field(default=0, ge=0, le=3)

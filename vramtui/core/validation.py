@@ -79,6 +79,7 @@ class Point(BaseModel):
     gpu: str | None = None
     gpu_memory_utilization: float | None = None
     optimizer: str | None = None
+    loss: str | None = None
     recipe: str | None = None
     gradient_checkpointing: bool | None = None
     lora_rank: int | None = None
@@ -99,7 +100,7 @@ class Point(BaseModel):
             work["gpu_memory_utilization"] = self.gpu_memory_utilization
         opts: dict[str, Any] = {"flash_attention": self.flash_attention, "tensor_parallel": self.tensor_parallel,
                                 "data_parallel": self.data_parallel, "zero_stage": self.zero_stage}
-        for key in ("optimizer", "gradient_checkpointing", "lora_rank", "lora_targets"):
+        for key in ("optimizer", "loss", "gradient_checkpointing", "lora_rank", "lora_targets"):
             if getattr(self, key) is not None:
                 opts[key] = getattr(self, key)
         doc: dict[str, Any] = {"model": {"preset": self.model}, "workload": work, "optimizations": opts}

@@ -34,6 +34,10 @@ class OptimizationsScreen(VramScreen):
                        "Keep only each layer's input; recompute one layer at a time in backward")
         yield FieldRow("Optimizer", Choice([(o, o) for o in OPTIMIZERS], o.optimizer, id="optimizer"),
                        "Optimizer states per trainable parameter: AdamW 8 B, 8-bit 2 B, SGD 0 B …")
+        yield FieldRow("Loss", Choice([("fp32 logits (transformers' loss)", "fp32-logits"),
+                                       ("bf16 logits (own loss on bf16 output)", "bf16-logits"),
+                                       ("fused / chunked (Liger, Unsloth)", "chunked")], o.loss, id="loss"),
+                       "How the cross-entropy holds the logits: 12, 6 or ~0 bytes per token × vocabulary entry")
         yield FieldRow("LoRA rank", Input(str(o.lora_rank), id="lora_rank", placeholder="16"), "Adapter rank r: r·(in+out) params per matrix")
         yield FieldRow("LoRA targets", SelectionList[str](*[(t, t, t in o.lora_targets) for t in LORA_TARGETS], id="lora_targets"),
                        "Matrices that get adapters (space toggles)")
@@ -56,7 +60,7 @@ class OptimizationsScreen(VramScreen):
         o, mode = s.optimizations, s.workload.mode
         for name in ("flash_attention", "gradient_checkpointing", "cpu_offload"):
             set_quietly(self.query_one(f"#{name}", Checkbox), getattr(o, name))
-        for name in ("optimizer", "zero_stage"):
+        for name in ("optimizer", "loss", "zero_stage"):
             set_quietly(self.query_one(f"#{name}", Choice), getattr(o, name))
         for name in INT_FIELDS:
             box = self.query_one(f"#{name}", Input)
@@ -72,6 +76,7 @@ class OptimizationsScreen(VramScreen):
         lora = mode in ("lora", "qlora")
         self._row("gradient_checkpointing").set_reason(None if training else TRAINING_ONLY)
         self._row("optimizer").set_reason(None if training else TRAINING_ONLY)
+        self._row("loss").set_reason(None if training else TRAINING_ONLY)
         self._row("lora_rank").set_reason(None if lora else LORA_ONLY)
         self._row("lora_targets").set_reason(None if lora else LORA_ONLY)
         self._row("zero_stage").set_reason(None if training and o.data_parallel > 1 else NEEDS_DP)
