@@ -20,6 +20,14 @@ async def tab_to(pilot: Pilot, widget_id: str | type, limit: int = 40) -> None:
     raise AssertionError(f"Tab never reached {widget_id}; focus is on {pilot.app.focused}")
 
 
+async def type_into(pilot: Pilot, widget_id: str, text: str, screen_key: str = "f3") -> None:
+    """Go to a screen, Tab to a field and type (its text is selected on focus, so typing replaces it)."""
+    await pilot.press(screen_key)
+    await tab_to(pilot, widget_id)
+    await pilot.press(*text)
+    await pilot.pause()
+
+
 def shown(pilot: Pilot, selector: str) -> str:
     """The plain text a Static currently shows (Rich renderables rendered at the widget's width)."""
     widget = pilot.app.screen.query_one(selector, Static)

@@ -12,7 +12,7 @@ from vramtui.tui.app import VramApp
 from vramtui.tui.paths import scenarios_dir
 from vramtui.tui.widgets.form import row_of
 
-from .helpers import shown, summary, tab_to, table_rows
+from .helpers import shown, summary, tab_to, table_rows, type_into
 
 SIZE = (120, 40)
 
@@ -51,10 +51,7 @@ async def test_context_32k_changes_total_and_kv_on_screen():
 async def test_invalid_context_is_flagged_at_the_field_and_never_reaches_the_estimator():
     app = VramApp()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f3")
-        await tab_to(pilot, "context_length")
-        await pilot.press(*"32q")
-        await pilot.pause()
+        await type_into(pilot, "context_length", "32q")
         row = row_of(app.screen.query_one("#context_length"))
         assert row.has_class("-invalid")
         assert "is not a token count" in str(row.query_one(".field-note").content)
@@ -138,11 +135,8 @@ async def test_space_and_enter_choose_compared_and_verdict_gpus():
 async def test_save_then_open_in_a_new_app_shows_the_same_numbers():
     app = VramApp()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f3")
-        await tab_to(pilot, "context_length")
-        await pilot.press(*"32k")
-        await pilot.pause()
-        assert "modified" not in app.title or app.path is None
+        await type_into(pilot, "context_length", "32k")
+        assert "● modified" in app.title  # the title shows unsaved changes
         await pilot.press("ctrl+s")  # first save asks for a name
         await pilot.pause()
         await pilot.press(*"ctx32k-scenario", "enter")
@@ -168,10 +162,7 @@ async def test_malformed_file_shows_the_error_and_keeps_the_scenario(tmp_path):
     bad.write_text('schema = 1\n[model]\npreset = "llama-3.1-8b"\n[workload]\nbatch_size = -3\n')
     app = VramApp()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f3")
-        await tab_to(pilot, "context_length")
-        await pilot.press(*"16k")
-        await pilot.pause()
+        await type_into(pilot, "context_length", "16k")
         before, scenario = summary(pilot), app.scenario
         await pilot.press("ctrl+o")
         await pilot.pause()
