@@ -38,3 +38,6 @@ def test_wheel_carries_presets_and_runs_outside_the_repo(tmp_path):
     gpus = subprocess.run([str(env_dir / "bin" / "vramtui"), "gpus", "--json"], cwd=tmp_path,
                           check=True, capture_output=True, text=True, timeout=120).stdout
     assert len(json.loads(gpus)["gpus"]) >= 40
+    checked = subprocess.run([str(env_dir / "bin" / "vramtui"), "validate", "--json"], cwd=tmp_path,
+                             check=True, capture_output=True, text=True, timeout=300).stdout
+    assert len(json.loads(checked)["precise"]["points"]) >= 50  # the validation set ships too
