@@ -190,7 +190,7 @@ def test_qlora_rejects_a_16_bit_base():
 
 def test_loss_setting_changes_only_the_logits_term():
     base = dict(mode="full", batch_size=4, context_length=2048, recipe="bf16-pure")
-    tokens, vocab, h = 4 * 2048, 128256, 4096
+    tokens, vocab = 4 * 2048, 128256
     acts = {loss: estimate(make("llama-3.1-8b", loss=loss, **base)).components["activations"]
             for loss in ("fp32-logits", "bf16-logits", "chunked")}
     # fp32: 3 x 4 B per logit (transformers' upcast loss); bf16: the same three tensors in bf16

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .formats import KV_FORMATS, WEIGHT_FORMATS, kv_format, weight_format
 from .model import ModelSpec
+from .units import fmt_tokens
 
 SCHEMA_VERSION = 1
 MAX_CONTEXT = 1 << 24  # 16M tokens: beyond any released model's window
@@ -187,15 +188,11 @@ class Scenario(BaseModel):
     @property
     def summary(self) -> str:
         w, o = self.workload, self.optimizations
-        parts = [self.model.spec.name, w.mode, w.weights, f"KV {w.kv_cache}", f"{_ctx(w.context_length)} ctx",
+        parts = [self.model.spec.name, w.mode, w.weights, f"KV {w.kv_cache}", f"{fmt_tokens(w.context_length)} ctx",
                  f"batch {w.batch_size}", w.runtime]
         if o.gpus > 1:
             parts.append(f"TP{o.tensor_parallel}·PP{o.pipeline_parallel}·DP{o.data_parallel}")
         return " · ".join(parts)
-
-
-def _ctx(n: int) -> str:
-    return f"{n // 1024}K" if n % 1024 == 0 else str(n)
 
 
 __all__ = [

@@ -16,9 +16,10 @@ from ..core.errors import describe
 from ..core.io import ScenarioError, default_scenario, load_scenario, save_scenario
 from ..core.scenario import MAX_CONTEXT, ModelChoice, Scenario
 from .commands import COMMANDS, app_bindings
+from .screens.base import VramScreen
 from .screens.workload import WorkloadScreen
 from .state import Result, compute
-from .widgets.form import FieldRow
+from .widgets.form import row_of
 
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 
@@ -143,9 +144,8 @@ class VramApp(App):
 
     def action_redraw(self) -> None:
         """Re-render the current screen from the result it already has (nothing is recomputed)."""
-        screen = self.screen
-        if hasattr(screen, "_on_result"):
-            screen._on_result(self.result)
+        if isinstance(self.screen, VramScreen):
+            self.screen.redraw()
         self.refresh(layout=True)
 
     def action_toggle_units(self) -> None:
@@ -160,7 +160,7 @@ class VramApp(App):
         focused = self.focused
         text = ""
         if focused is not None:
-            row = next((a for a in focused.ancestors_with_self if isinstance(a, FieldRow)), None)
+            row = row_of(focused)
             label = f"{row.label}: " if row else ""
             text = label + (str(focused.tooltip) if focused.tooltip else (row.help if row else ""))
         keys = [(b.key, b.tooltip or b.description) for b in getattr(self.screen, "BINDINGS", []) if hasattr(b, "key")]

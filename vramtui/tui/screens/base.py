@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Header
 
 from ..state import Result
-from ..widgets.form import FieldRow
+from ..widgets.form import FieldRow, row_of
 from ..widgets.keybar import KeyBar
 from ..widgets.summary import SummaryPanel
 
@@ -58,6 +58,14 @@ class VramScreen(Screen):
             return
         self.query_one(SummaryPanel).show(result, self.vram.unit)
         self.render_result(result)
+
+    def redraw(self) -> None:
+        """Render the App's current result again (ctrl+l); nothing is recomputed."""
+        self._on_result(self.vram.result)
+
+    def row(self, field_id: str) -> FieldRow:
+        """The form row of the field with this id."""
+        return row_of(self.query_one(f"#{field_id}"))  # type: ignore[return-value]
 
     def _drop_field_errors(self, _loads: int) -> None:
         """A scenario from a file replaces whatever half-typed value a field was flagging."""

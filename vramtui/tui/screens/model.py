@@ -18,7 +18,7 @@ from ...core.model import ModelSpec
 from ...core.scenario import ModelChoice
 from ...core.units import fmt_count, fmt_tokens
 from ..state import Result
-from ..widgets.form import FieldRow, row_of, set_quietly
+from ..widgets.form import FieldRow, set_quietly
 from .base import VramScreen
 
 CUSTOM_FIELDS = (
@@ -134,7 +134,7 @@ class ModelScreen(VramScreen):
         ok = True
         for field, label in CUSTOM_FIELDS:
             box = self.query_one(f"#custom-{field}", Input)
-            row = row_of(box)
+            row = self.row(f"custom-{field}")
             text = box.value.strip().replace(",", "").replace("_", "")
             if not text and field in ("head_dim", "num_key_value_heads"):
                 row.set_error(None)
@@ -167,7 +167,7 @@ class ModelScreen(VramScreen):
         self.import_config(self.query_one("#import-path", Input).value)
 
     def import_config(self, text: str) -> bool:
-        row = row_of(self.query_one("#import-path"))
+        row = self.row("import-path")
         result = self.query_one("#import-result", Static)
         path = Path(text.strip()).expanduser()
         if not text.strip():

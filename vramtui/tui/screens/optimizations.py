@@ -10,7 +10,7 @@ from ...core.scenario import LORA_TARGETS, OPTIMIZERS
 from ..state import Result
 from ..widgets.breakdown import Breakdown
 from ..widgets.choice import Choice
-from ..widgets.form import FieldRow, row_of, set_quietly
+from ..widgets.form import FieldRow, set_quietly
 from .base import VramScreen
 
 TRAINING_ONLY = "training only — set the mode on Workload (F3)"
@@ -51,9 +51,6 @@ class OptimizationsScreen(VramScreen):
         yield Static("Where the memory goes", classes="section-title")
         yield Breakdown(id="breakdown")
 
-    def _row(self, field_id: str) -> FieldRow:
-        return row_of(self.query_one(f"#{field_id}"))
-
     def render_result(self, result: Result) -> None:
         self.query_one(Breakdown).show(result, self.vram.unit)
         s = result.scenario
@@ -64,7 +61,7 @@ class OptimizationsScreen(VramScreen):
             set_quietly(self.query_one(f"#{name}", Choice), getattr(o, name))
         for name in INT_FIELDS:
             box = self.query_one(f"#{name}", Input)
-            if not self._row(name).has_class("-invalid") and not (box.has_focus and box.value == str(getattr(o, name))):
+            if not self.row(name).has_class("-invalid") and not (box.has_focus and box.value == str(getattr(o, name))):
                 set_quietly(box, str(getattr(o, name)))
         targets = self.query_one("#lora_targets", SelectionList)
         if tuple(targets.selected) != o.lora_targets:
@@ -74,32 +71,32 @@ class OptimizationsScreen(VramScreen):
                     targets.select(t)
         training = mode != "inference"
         lora = mode in ("lora", "qlora")
-        self._row("gradient_checkpointing").set_reason(None if training else TRAINING_ONLY)
-        self._row("optimizer").set_reason(None if training else TRAINING_ONLY)
-        self._row("loss").set_reason(None if training else TRAINING_ONLY)
-        self._row("lora_rank").set_reason(None if lora else LORA_ONLY)
-        self._row("lora_targets").set_reason(None if lora else LORA_ONLY)
-        self._row("zero_stage").set_reason(None if training and o.data_parallel > 1 else NEEDS_DP)
-        self._row("cpu_offload").set_reason(None if mode == "full" else FULL_ONLY)
-        self._row("data_parallel").set_reason(None if training else TRAINING_ONLY)
+        self.row("gradient_checkpointing").set_reason(None if training else TRAINING_ONLY)
+        self.row("optimizer").set_reason(None if training else TRAINING_ONLY)
+        self.row("loss").set_reason(None if training else TRAINING_ONLY)
+        self.row("lora_rank").set_reason(None if lora else LORA_ONLY)
+        self.row("lora_targets").set_reason(None if lora else LORA_ONLY)
+        self.row("zero_stage").set_reason(None if training and o.data_parallel > 1 else NEEDS_DP)
+        self.row("cpu_offload").set_reason(None if mode == "full" else FULL_ONLY)
+        self.row("data_parallel").set_reason(None if training else TRAINING_ONLY)
 
     @on(Checkbox.Changed)
     def _switch(self, event: Checkbox.Changed) -> None:
         if event.checkbox.id:
-            self._row(event.checkbox.id).set_error(self.vram.update_scenario("optimizations", **{event.checkbox.id: event.value}))
+            self.row(event.checkbox.id).set_error(self.vram.update_scenario("optimizations", **{event.checkbox.id: event.value}))
 
     @on(Choice.Changed)
     def _select(self, event: Choice.Changed) -> None:
         if event.choice.id:
-            self._row(event.choice.id).set_error(self.vram.update_scenario("optimizations", **{event.choice.id: event.value}))
+            self.row(event.choice.id).set_error(self.vram.update_scenario("optimizations", **{event.choice.id: event.value}))
 
     @on(SelectionList.SelectedChanged)
     def _targets(self, event: SelectionList.SelectedChanged) -> None:
         chosen = [t for t in LORA_TARGETS if t in event.selection_list.selected]
         if not chosen:
-            self._row("lora_targets").set_error("choose at least one target matrix")
+            self.row("lora_targets").set_error("choose at least one target matrix")
             return
-        self._row("lora_targets").set_error(self.vram.update_scenario("optimizations", lora_targets=tuple(chosen)))
+        self.row("lora_targets").set_error(self.vram.update_scenario("optimizations", lora_targets=tuple(chosen)))
 
     @on(Input.Changed)
     def _number(self, event: Input.Changed) -> None:
@@ -110,9 +107,9 @@ class OptimizationsScreen(VramScreen):
         try:
             value = int(event.value.strip())
         except ValueError:
-            self._row(field).set_error(f"{event.value!r} is not a whole number; allowed {lo}–{hi}")
+            self.row(field).set_error(f"{event.value!r} is not a whole number; allowed {lo}–{hi}")
             return
         if not lo <= value <= hi:
-            self._row(field).set_error(f"{value} is out of range; allowed {lo}–{hi}")
+            self.row(field).set_error(f"{value} is out of range; allowed {lo}–{hi}")
             return
-        self._row(field).set_error(self.vram.update_scenario("optimizations", **{field: value}))
+        self.row(field).set_error(self.vram.update_scenario("optimizations", **{field: value}))

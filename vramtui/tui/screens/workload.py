@@ -12,7 +12,7 @@ from ...core.units import fmt_tokens, parse_tokens
 from ..state import Result
 from ..widgets.breakdown import Breakdown
 from ..widgets.choice import Choice
-from ..widgets.form import FieldRow, row_of, set_quietly
+from ..widgets.form import FieldRow, set_quietly
 from .base import VramScreen
 
 MODE_LABELS = {"inference": "Inference", "lora": "LoRA fine-tuning", "qlora": "QLoRA (4-bit base + LoRA)",
@@ -55,21 +55,18 @@ class WorkloadScreen(VramScreen):
         self._show_number("batch_size", w.batch_size, str)
         self._show_number("context_length", w.context_length, fmt_tokens)
         self._show_number("gpu_memory_utilization", w.gpu_memory_utilization, lambda v: f"{v:g}")
-        self._row("recipe").set_reason(None if w.mode == "full" else "full fine-tuning only (mode above)")
-        self._row("gpu_memory_utilization").set_reason(None if w.runtime == "vllm" else "vLLM only (runtime above)")
-
-    def _row(self, field_id: str) -> FieldRow:
-        return row_of(self.query_one(f"#{field_id}"))
+        self.row("recipe").set_reason(None if w.mode == "full" else "full fine-tuning only (mode above)")
+        self.row("gpu_memory_utilization").set_reason(None if w.runtime == "vllm" else "vLLM only (runtime above)")
 
     def _show_number(self, field_id: str, value, fmt) -> None:
         box = self.query_one(f"#{field_id}", Input)
-        if box.has_focus and not self._row(field_id).has_class("-invalid"):
+        if box.has_focus and not self.row(field_id).has_class("-invalid"):
             try:  # leave the user's spelling alone while it means the same number
                 if self._parse(field_id, box.value) == value:
                     return
             except ValueError:
                 pass
-        if not self._row(field_id).has_class("-invalid"):
+        if not self.row(field_id).has_class("-invalid"):
             set_quietly(box, fmt(value))
 
     @staticmethod
@@ -96,7 +93,7 @@ class WorkloadScreen(VramScreen):
             changes["weights"] = "nf4-dq"  # QLoRA quantises the base to NF4 with double quantisation
             self.notify("QLoRA: weights set to NF4 + double quant", timeout=3)
         error = self.vram.update_scenario("workload", **changes)
-        self._row(field).set_error(error)
+        self.row(field).set_error(error)
         if error:
             self.call_after_refresh(self.render_result, self.vram.result)
 
@@ -108,6 +105,6 @@ class WorkloadScreen(VramScreen):
         try:
             value = self._parse(field, event.value)
         except ValueError as exc:
-            self._row(field).set_error(str(exc))
+            self.row(field).set_error(str(exc))
             return
-        self._row(field).set_error(self.vram.update_scenario("workload", **{field: value}))
+        self.row(field).set_error(self.vram.update_scenario("workload", **{field: value}))

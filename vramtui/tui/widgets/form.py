@@ -57,9 +57,9 @@ class FieldRow(Widget):
         self._show()
 
 
-def row_of(widget: Widget) -> FieldRow:
-    """The FieldRow a field sits in."""
-    return next(a for a in widget.ancestors_with_self if isinstance(a, FieldRow))
+def row_of(widget: Widget) -> FieldRow | None:
+    """The FieldRow a field sits in (None outside a form)."""
+    return next((a for a in widget.ancestors_with_self if isinstance(a, FieldRow)), None)
 
 
 def set_quietly(widget: Widget, value) -> None:
