@@ -80,7 +80,7 @@ def _ceil_div(a: int | float, b: int) -> int:
 
 def kv_block_tokens(s: Scenario) -> int:
     """Tokens per KV allocation unit: vLLM's page, llama.cpp's padding (256 with flash attention, 32
-    without), one token in transformers. The need is flat inside a block, which the fit solvers use."""
+    without), one token in transformers. The KV cache is flat inside a block, which the fit solvers use."""
     if s.workload.runtime == "llama.cpp" and not s.optimizations.flash_attention:
         return K.LLAMACPP_KV_PAD_NO_FA
     return K.KV_BLOCK_TOKENS[s.workload.runtime]

@@ -82,15 +82,25 @@ class _Needs:
         the search interpolates (Illinois regula falsi) instead of bisecting: typically 3-6 estimates
         per GPU instead of ~17.
         ``lo_hint`` is a value already known to fit (the answer for a smaller card). With ``step`` > 1
-        the need only changes at multiples of ``step`` (paged KV blocks), so the search runs over blocks.
+        the KV cache only grows at multiples of ``step`` (paged blocks, llama.cpp's padding), so the
+        search first runs over whole blocks; other terms can still grow inside a block (llama.cpp's
+        compute buffer until the batch reaches n_ubatch), so the last block is searched token by token.
         """
         if step > 1:
-            if hi < step:
-                return hi if self.need(section, field, hi) <= limit else 0
-            blocks = self._largest(section, field, limit, hi // step, max(1, lo_hint // step), step)
-            if blocks * step < hi and self.need(section, field, hi) <= limit:
-                return hi
-            return blocks * step
+            blocks = self._largest(section, field, limit, hi // step, max(1, lo_hint // step), step) if hi >= step else 0
+            lo, top = blocks * step, min(hi, blocks * step + step - 1)  # lo fits (or is 0); the answer is in [lo, top]
+            if lo == top or self.need(section, field, lo + 1) > limit:
+                return lo
+            if self.need(section, field, top) <= limit:
+                return top
+            lo += 1
+            while top - lo > 1:  # need(lo) <= limit < need(top); at most log2(step) estimates
+                mid = (lo + top) // 2
+                if self.need(section, field, mid) <= limit:
+                    lo = mid
+                else:
+                    top = mid
+            return lo
         return self._largest(section, field, limit, hi, lo_hint, 1)
 
     def _largest(self, section: str, field: str, limit: int, hi: int, lo_hint: int, scale: int) -> int:
