@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-measure bench screenshots clean
+.PHONY: run test test-explore test-measure bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not measure" $(PYTEST_ARGS)
+
+# The property tests with fresh random examples, 1500 per test (several minutes): hunts new edge cases.
+test-explore: $(STAMP)
+	HYPOTHESIS_PROFILE=explore HYPOTHESIS_EXAMPLES=1500 $(BIN)/python -m pytest $(PYTEST_ARGS) \
+		tests/test_properties.py tests/test_robustness.py
 
 # The measure harness on a tiny CPU model. torch 2.13.0's CPU build lies on this project's machines;
 # elsewhere pip downloads it. GPU machines install `.[measure]` with their own CUDA torch instead.

@@ -1,8 +1,18 @@
-"""Shared fixtures: every test gets its own scenarios folder."""
+"""Shared fixtures: every test gets its own scenarios folder; hypothesis runs reproducibly."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
+
+# `make test` (and so CI) draws the same examples on every run, so a pass or a failure means the same
+# thing on every machine; `make test-explore` draws fresh random examples, many more of them, to hunt
+# for new edge cases (each one found is pinned with @example, as in test_properties.py)
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(autouse=True)
