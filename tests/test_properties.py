@@ -39,6 +39,7 @@ def scenarios(draw, mode=None):
         zero_stage=draw(st.integers(0, 3)),
         cpu_offload=draw(st.booleans()),
         tensor_parallel=draw(st.sampled_from([1, 2, 4, 8])),
+        sequence_parallel=draw(st.booleans()),
         pipeline_parallel=draw(st.sampled_from([1, 2, 4])),
         data_parallel=draw(st.sampled_from([1, 2, 8])),
     )
@@ -102,6 +103,13 @@ def test_smaller_format_never_needs_more_weight_memory(model_id, chain):
         return
     sizes = [weight_bytes(spec, weight_format(f)) for f in chain]
     assert sizes == sorted(sizes, reverse=True)
+
+
+@SETTINGS
+@given(scenarios())
+def test_sequence_parallel_never_needs_more(s):
+    on, off = (estimate(s.replace("optimizations", sequence_parallel=v)).per_gpu_bytes for v in (True, False))
+    assert on <= off
 
 
 @SETTINGS

@@ -52,6 +52,7 @@ optimizations_doc = st.fixed_dictionaries({}, optional={
     "optimizer": field_values(st.sampled_from(OPTIMIZERS)), "lora_rank": field_values(st.integers(1, 512)),
     "lora_targets": field_values(st.lists(st.sampled_from(LORA_TARGETS), min_size=1, max_size=7)),
     "zero_stage": field_values(st.integers(0, 3)), "cpu_offload": field_values(st.booleans()),
+    "sequence_parallel": field_values(st.booleans()),
     "tensor_parallel": field_values(st.integers(1, 16)), "pipeline_parallel": field_values(st.integers(1, 8)),
     "data_parallel": field_values(st.integers(1, 64)),
 })

@@ -334,3 +334,32 @@ async def test_opening_a_file_clears_a_flagged_field(tmp_path):
         await pilot.pause()
         assert not row.has_class("-invalid")
         assert app.screen.query_one("#context_length").value == "4K"
+
+
+async def test_sequence_parallel_applies_to_tensor_parallel_training_and_is_saved():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await tab_to(pilot, "mode")
+        await pilot.press("enter", "down", "down", "down", "enter")  # inference -> full
+        await pilot.press("f4")
+        await pilot.pause()
+        sp = app.screen.query_one("#sequence_parallel")
+        assert sp.disabled and "tensor parallel > 1" in str(row_of(sp).query_one(".field-note").content)
+        await type_into(pilot, "tensor_parallel", "4", screen_key="f4")
+        assert not sp.disabled
+        before = shown(pilot, "#breakdown")
+        assert "kept whole on every GPU" in before  # the norms' activations are not split without it
+        await tab_to(pilot, "sequence_parallel")
+        await pilot.press("space")
+        await pilot.pause()
+        after = shown(pilot, "#breakdown")
+        assert "÷4 by tensor parallelism" in after and "kept whole" not in after
+        act = lambda text: next(line for line in text.splitlines() if "activations" in line)  # noqa: E731
+        assert act(after) != act(before)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press(*"tp4-sp", "enter")
+        await pilot.pause()
+    saved = tomllib.loads((scenarios_dir() / "tp4-sp.toml").read_text())
+    assert saved["optimizations"]["sequence_parallel"] is True and saved["optimizations"]["tensor_parallel"] == 4

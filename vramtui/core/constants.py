@@ -54,6 +54,14 @@ VLLM_SAMPLER_BYTES_PER_LOGIT = 15.35
 EAGER_SCORE_BYTES = 10
 # Of those, backward keeps the fp32 softmax output and its bf16 cast per layer: 6 B per score.
 EAGER_SAVED_SCORE_BYTES = 6
+# Tensor parallelism in training splits a layer's saved activations over the t GPUs except the layer
+# norms' inputs, the attention and MLP blocks' inputs and the dropout masks, which every GPU keeps
+# whole: 10 B per token per layer in 16 bit (Korthikanti et al. 2022, "Reducing Activation Recomputation
+# in Large Transformer Models", Table 2: "tensor parallel (baseline)" sbh(10 + 24/t + 5as/(ht)) against
+# "no parallelism" sbh(34 + 5as/h)). Sequence parallelism splits those too ("tensor + sequence
+# parallel" sbh(34/t + 5as/(ht))), and full recomputation then splits the stored layer inputs (sbh(2))
+# as well (the paper's §5: "2sbhL/t").
+TP_REPLICATED_ACT_BYTES = 10
 # Loss: how many bytes per logit (token × vocabulary entry) the cross-entropy holds at its peak.
 # fp32-logits: transformers' own loss (labels passed to the model) upcasts the logits: the fp32 logits,
 #   the log-probabilities and their gradient, ~3 × 4 B (DESIGN.md's trace: 11.7 GiB for Llama-3-8B at

@@ -31,6 +31,13 @@ class Estimate:
     notes: tuple[str, ...] = ()
     kv_bytes_per_token: int = 0  # per GPU, all layers, one sequence (vLLM capacity uses it)
     trainable_parameters: int = 0
+    # the ZeRO paper's "model states" on one GPU: its shard of the weights, the gradients and the
+    # optimizer states, all held at once; without ZeRO-3's gathered layers, autocast's cache or the
+    # step's temporaries (which are not model states), so it can be checked against the paper's Table 1
+    model_states_per_gpu: int = 0
+    # training: the activations all layers keep for backward, on one GPU, without the loss logits and
+    # the one layer being recomputed or differentiated: what Korthikanti et al.'s Table 2 counts
+    saved_activations_per_gpu: int = 0
 
     @property
     def components(self) -> dict[str, int]:
@@ -59,6 +66,8 @@ class Estimate:
             "per_gpu_bytes": self.per_gpu_bytes,
             "components": self.components,
             "per_gpu_components": dict(self.per_gpu),
+            "model_states_per_gpu_bytes": self.model_states_per_gpu,
+            "saved_activations_per_gpu_bytes": self.saved_activations_per_gpu,
             "why": dict(self.why),
             "notes": list(self.notes),
         }
@@ -167,12 +176,14 @@ class _Precise:
             body = (total - emb - head) * self.layer_share()
             last_head = head if head else emb
             total = int(body + max(emb, last_head))
-        per_gpu = _ceil_div(total, self.tp)
+        per_gpu = self.weight_shard = _ceil_div(total, self.tp)
         if self.zero >= 3:
             layer = (self.c.total - self.c.embedding - self.c.lm_head) / m.num_hidden_layers
             param_bytes = 4 if (self.w.mode == "full" and self.w.recipe in ("fp32", "amp")) else 2
             gather = int(K.ZERO3_PREFETCH_LAYERS * layer * param_bytes / self.tp)
-            per_gpu = _ceil_div(per_gpu, self.dp) + gather
+            per_gpu = _ceil_div(per_gpu, self.dp)
+            self.weight_shard = per_gpu
+            per_gpu += gather
             self.why["weights"] += f"; ZeRO-3 shards ÷{self.dp} + {K.ZERO3_PREFETCH_LAYERS} gathered layers"
         if self.w.mode == "full" and self.w.recipe == "amp":
             cache = _ceil_div(c.total * 2, self.tp * (self.dp if self.zero >= 3 else 1))
@@ -300,13 +311,28 @@ class _Precise:
         per_tok = int(per_tok * scale)
         seq2 = 0 if o.flash_attention else w.batch_size * heads * w.context_length ** 2
         layers = m.num_hidden_layers
+        # TP splits a layer's activations over t GPUs but for the norms' and blocks' inputs, which every
+        # GPU keeps unless sequence parallelism splits them too (constants.TP_REPLICATED_ACT_BYTES)
+        tp, split_all = self.tp, self.tp == 1 or o.sequence_parallel
+        whole = 0 if split_all else min(per_tok, int(K.TP_REPLICATED_ACT_BYTES * h * scale))
+        layer_tok = whole + (per_tok - whole) / tp  # one layer's saved bytes per token on one GPU
+        # stored: what every layer keeps for backward, as Korthikanti et al.'s Table 2 counts it;
+        # transient: what the one layer that backward is working on adds
         if o.gradient_checkpointing:
-            saved = layers * tokens * 2 * h * scale + tokens * per_tok + seq2 * K.EAGER_SCORE_BYTES
+            # full recomputation stores each layer's input, 2 B x h per token (Table 2's "sbh(2)"),
+            # and rebuilds one layer's activations at a time
+            stored = layers * tokens * 2 * h * scale / (tp if split_all else 1)
+            transient = tokens * layer_tok + seq2 * K.EAGER_SCORE_BYTES / tp
             how = "checkpointing: each layer's input + one layer recomputed"
         else:
-            saved = layers * (tokens * per_tok + seq2 * K.EAGER_SAVED_SCORE_BYTES) + seq2 * (K.EAGER_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES)
+            stored = layers * (tokens * layer_tok + seq2 * K.EAGER_SAVED_SCORE_BYTES / tp)
+            transient = seq2 * (K.EAGER_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES) / tp
             how = f"{per_tok} B per token per layer saved for backward"
-        saved = saved / self.tp  # Megatron-style TP splits most activations (no sequence parallelism)
+        if tp > 1:
+            how += (f", ÷{tp} by tensor parallelism" + ("" if split_all else
+                    f" but {whole} B per token per layer (norm and block inputs) kept whole on every GPU"))
+        self.saved_activations = int(stored)
+        saved = stored + transient
         # PP with 1F1B: the first stage holds pp micro-batches of L/pp layers = the same total
         per_logit = K.LOSS_LOGIT_BYTES[o.loss]
         if o.loss == "chunked":
@@ -381,6 +407,7 @@ class _Precise:
         """
         act = self.training_activations()
         st = self.training_states()
+        self.model_states = self.weight_shard + st["gradients"] + st["states"] + st["adapters"]
         per["adapters"] = st["adapters"]
         backward = act + st["head_gradients"]
         step = st["gradients"] + st["temp"]
@@ -412,6 +439,8 @@ class _Precise:
         per = dict.fromkeys(COMPONENTS, 0)
         self.kv_per_token = 0
         per["weights"] = self.weights()
+        self.model_states = self.weight_shard
+        self.saved_activations = 0
         per["kv_cache"] = self.kv_cache()
         trainable = 0
         if self.training:
@@ -428,6 +457,8 @@ class _Precise:
             notes=tuple(self.notes),
             kv_bytes_per_token=self.kv_per_token,
             trainable_parameters=trainable,
+            model_states_per_gpu=self.model_states,
+            saved_activations_per_gpu=self.saved_activations,
         )
 
 

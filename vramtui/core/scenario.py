@@ -101,6 +101,9 @@ class Optimizations(BaseModel):
     zero_stage: int = Field(default=0, ge=0, le=3)
     cpu_offload: bool = False
     tensor_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
+    # training with TP > 1: also split the layer norms' and dropouts' activations along the sequence
+    # (Megatron's --sequence-parallel; Korthikanti et al. 2022). Off is the larger, safer figure.
+    sequence_parallel: bool = False
     pipeline_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     data_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
 

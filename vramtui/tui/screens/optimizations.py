@@ -17,6 +17,7 @@ TRAINING_ONLY = "training only — set the mode on Workload (F3)"
 LORA_ONLY = "LoRA / QLoRA only (Workload screen, F3)"
 FULL_ONLY = "full fine-tuning only (Workload screen, F3)"
 NEEDS_DP = "needs data parallel > 1 and a training mode"
+NEEDS_TP = "needs tensor parallel > 1 and a training mode"
 
 INT_FIELDS = {"lora_rank": (1, 4096), "tensor_parallel": (1, 4096), "pipeline_parallel": (1, 4096),
               "data_parallel": (1, 4096)}
@@ -45,6 +46,8 @@ class OptimizationsScreen(VramScreen):
                        "1: shard optimizer states, 2: + gradients, 3: + weights, over data-parallel GPUs")
         yield FieldRow("CPU offload", Checkbox("", o.cpu_offload, id="cpu_offload"), "ZeRO-Offload: optimizer states in host RAM")
         yield FieldRow("Tensor parallel", Input(str(o.tensor_parallel), id="tensor_parallel", placeholder="1"), "GPUs sharing each layer")
+        yield FieldRow("Sequence parallel", Checkbox("", o.sequence_parallel, id="sequence_parallel"),
+                       "Also split the norms' activations (10 B per token per layer) over the TP GPUs")
         yield FieldRow("Pipeline parallel", Input(str(o.pipeline_parallel), id="pipeline_parallel", placeholder="1"), "GPUs holding consecutive layers")
         yield FieldRow("Data parallel", Input(str(o.data_parallel), id="data_parallel", placeholder="1"), "Model replicas (ZeRO shards across them)")
 
@@ -55,7 +58,7 @@ class OptimizationsScreen(VramScreen):
         self.query_one(Breakdown).show(result, self.vram.unit)
         s = result.scenario
         o, mode = s.optimizations, s.workload.mode
-        for name in ("flash_attention", "gradient_checkpointing", "cpu_offload"):
+        for name in ("flash_attention", "gradient_checkpointing", "cpu_offload", "sequence_parallel"):
             set_quietly(self.query_one(f"#{name}", Checkbox), getattr(o, name))
         for name in ("optimizer", "loss", "zero_stage"):
             set_quietly(self.query_one(f"#{name}", Choice), getattr(o, name))
@@ -79,6 +82,7 @@ class OptimizationsScreen(VramScreen):
         self.row("zero_stage").set_reason(None if training and o.data_parallel > 1 else NEEDS_DP)
         self.row("cpu_offload").set_reason(None if mode == "full" else FULL_ONLY)
         self.row("data_parallel").set_reason(None if training else TRAINING_ONLY)
+        self.row("sequence_parallel").set_reason(None if training and o.tensor_parallel > 1 else NEEDS_TP)
 
     @on(Checkbox.Changed)
     def _switch(self, event: Checkbox.Changed) -> None:
