@@ -136,3 +136,13 @@ def test_opening_a_bad_file_in_the_tui_exits_2_before_starting(tmp_path, capsys)
     bad.write_text("schema = 1\n[model]\npreset = 'llama-3.1-8b'\n[workload]\ncontext_length = 0\n")
     code, out, err = run(capsys, str(bad))
     assert code == 2 and "workload.context_length" in err and err.count("\n") == 1
+
+
+def test_sequence_parallel_flag_splits_the_norm_activations(capsys):
+    """Korthikanti et al.'s Table 2: with t = 4, sequence parallelism saves 10 B x h x (1 - 1/4) per
+    token per layer; Llama 3.1 8B at 8,192 tokens: 10 x 4096 x 0.75 x 8192 x 32 B."""
+    args = ["estimate", "--model", "llama-3.1-8b", "--mode", "full", "--tp", "4", "--context", "8192", "--json"]
+    _, plain, _ = run(capsys, *args)
+    _, split, _ = run(capsys, *args, "--sequence-parallel")
+    saved = [json.loads(doc)["saved_activations_per_gpu_bytes"] for doc in (plain, split)]
+    assert saved[0] - saved[1] == 10 * 4096 * 3 // 4 * 8192 * 32

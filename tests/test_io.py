@@ -1,12 +1,14 @@
 """Scenario files: what a user writes loads, what is saved loads back the same, bad files change nothing."""
 
 import os
+import tomllib
+from pathlib import Path
 
 import pytest
 
 from .builders import make
 from vramtui.core.estimate import estimate
-from vramtui.core.io import ScenarioError, dumps, load_scenario, save_scenario
+from vramtui.core.io import ScenarioError, default_scenario, dumps, load_scenario, save_scenario, scenario_from_dict
 
 GOOD = """
 schema = 1
@@ -130,3 +132,15 @@ def test_failed_save_reports_and_leaves_the_old_file(tmp_path, monkeypatch):
         save_scenario(make(context_length=65536), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_the_readme_scenario_example_loads_and_shows_the_defaults():
+    """The README says its example lists every key at its default: hold it to that."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Scenario files"):]
+    example = section[section.index("```toml") + len("```toml"):]
+    example = example[:example.index("```")]
+    s = scenario_from_dict(tomllib.loads(example))
+    defaults = default_scenario()
+    assert s.workload == defaults.workload and s.optimizations == defaults.optimizations
+    assert set(tomllib.loads(example)["optimizations"]) == set(type(defaults.optimizations).model_fields)

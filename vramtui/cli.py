@@ -75,6 +75,8 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flash-attention", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=None, help="gradient checkpointing")
     p.add_argument("--cpu-offload", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--sequence-parallel", action=argparse.BooleanOptionalAction, default=None,
+                   help="training with --tp > 1: split the norms' activations along the sequence too")
     p.add_argument("--gpus", help="comma-separated GPU ids (see `vramtui gpus`)")
     p.add_argument("--method", choices=("precise", "guide"), default="precise")
     p.add_argument("--unit", choices=("GiB", "GB"), default="GiB")
@@ -142,7 +144,7 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
     for flag, key in (("lora_rank", "lora_rank"), ("optimizer", "optimizer"), ("loss", "loss"), ("zero", "zero_stage"),
                       ("tp", "tensor_parallel"), ("pp", "pipeline_parallel"), ("dp", "data_parallel"),
                       ("flash_attention", "flash_attention"), ("checkpointing", "gradient_checkpointing"),
-                      ("cpu_offload", "cpu_offload")):
+                      ("cpu_offload", "cpu_offload"), ("sequence_parallel", "sequence_parallel")):
         if getattr(a, flag) is not None:
             o[key] = getattr(a, flag)
     if a.lora_targets:
@@ -295,7 +297,7 @@ def cmd_import_config(a: argparse.Namespace) -> int:
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
-    from .core.validation import summarize, validate
+    from .core.validation import figure, summarize, validate
 
     folder = Path(a.points) if a.points else None
     runs = {m: validate(m, folder) for m in ("precise", "guide")}
@@ -316,17 +318,15 @@ def cmd_validate(a: argparse.Namespace) -> int:
     for p, g in zip(precise, guide):
         if p.total is None:
             continue
-        unit = "tok" if p.total.measure.endswith("tokens") else "GiB"
-        scale = 1 if unit == "tok" else 1 << 30
-        rows.append([p.point.id, p.point.runtime, p.point.mode, p.total.measure, f"{p.total.measured / scale:,.2f}",
-                     f"{p.total.estimated / scale:,.2f}", f"{100 * p.total.error:+.1f} %",
+        t = p.total
+        rows.append([p.point.id, p.group[0], p.point.mode, t.measure, figure(t.measure, t.measured),
+                     figure(t.measure, t.estimated), f"{100 * t.error:+.1f} %",
                      f"{100 * g.total.error:+.1f} %" if g.total else "—"])
         if a.details:
             for c in p.comparisons:
-                cu = 1 if c.measure.endswith("tokens") else 1 << 30
-                rows.append(["", "", "", f"  {c.measure}", f"{c.measured / cu:,.2f}", f"{c.estimated / cu:,.2f}",
+                rows.append(["", "", "", f"  {c.measure}", figure(c.measure, c.measured), figure(c.measure, c.estimated),
                              f"{100 * c.error:+.1f} %", ""])
-    print(_table(["point", "runtime", "mode", "measured", "value", "precise", "error", "guide error"], rows,
+    print(_table(["point", "runtime / table", "mode", "measured", "value", "precise", "error", "guide error"], rows,
                  right={4, 5, 6, 7}))
     print()
     gsum = {(x.runtime, x.mode): x for x in summarize(guide)}
@@ -335,32 +335,32 @@ def cmd_validate(a: argparse.Namespace) -> int:
         g = gsum.get((x.runtime, x.mode))
         srows.append([x.runtime, x.mode, x.points, f"{100 * x.median_abs:.1f} %", f"{100 * x.worst_abs:.1f} %", x.worst_id,
                       f"{100 * g.median_abs:.1f} %" if g else "—"])
-    print(_table(["runtime", "mode", "points", "median |error|", "worst", "worst point", "guide median"], srows,
+    print(_table(["runtime / table", "mode", "points", "median |error|", "worst", "worst point", "guide median"], srows,
                  right={2, 3, 4, 6}))
     return 0
 
 
 def validation_markdown(precise, guide) -> str:
-    from .core.validation import summarize
+    from .core.validation import figure, summarize
 
     def pct(x: float) -> str:
         return f"{100 * x:+.1f} %"
 
-    out = ["| runtime | mode | points | precise: median abs error | precise: worst | guide: median abs error | guide: worst |",
+    out = ["| runtime / table | mode | points | precise: median abs error | precise: worst | guide: median abs error | guide: worst |",
            "|---|---|---|---|---|---|---|"]
     gsum = {(x.runtime, x.mode): x for x in summarize(guide)}
     for x in summarize(precise):
         g = gsum.get((x.runtime, x.mode))
         out.append(f"| {x.runtime} | {x.mode} | {x.points} | {100 * x.median_abs:.1f} % | {100 * x.worst_abs:.1f} % | "
                    + (f"{100 * g.median_abs:.1f} % | {100 * g.worst_abs:.1f} % |" if g else "— | — |"))
-    out += ["", "| point | runtime | mode | measured | value (GiB or tokens) | precise | error | guide error |",
+    out += ["", "| point | runtime / table | mode | measured | value | precise | error | guide error |",
             "|---|---|---|---|---|---|---|---|"]
     for p, g in zip(precise, guide):
         if p.total is None:
             continue
-        scale = 1 if p.total.measure.endswith("tokens") else 1 << 30
-        out.append(f"| `{p.point.id}` | {p.point.runtime} | {p.point.mode} | {p.total.measure} | "
-                   f"{p.total.measured / scale:,.2f} | {p.total.estimated / scale:,.2f} | {pct(p.total.error)} | "
+        t = p.total
+        out.append(f"| `{p.point.id}` | {p.group[0]} | {p.point.mode} | {t.measure} | "
+                   f"{figure(t.measure, t.measured)} | {figure(t.measure, t.estimated)} | {pct(t.error)} | "
                    + (f"{pct(g.total.error)} |" if g.total else "— |"))
     return "\n".join(out)
 

@@ -42,7 +42,22 @@ MEASURES: dict[str, tuple[str, int]] = {
     "peak_memory_mb": ("allocated_plus_context", 10**6),
     # universal-llm-trainer's table: torch.cuda.memory_reserved() / 1e9 as that trainer prints it
     "peak_memory_gib": ("reserved", 10**9),
+    # the ZeRO paper's Table 1: per-device parameters + gradients + optimizer states, GB = 1e9 B
+    "model_states_gb": ("model_states", 10**9),
+    # Korthikanti et al.'s Table 2 at a Table 3 model: the activations all layers keep for backward
+    "saved_activations_gb": ("saved_activations", 10**9),
 }
+
+
+_UNIT_LABELS = {MiB: "MiB", GiB: "GiB", 10**9: "GB", 10**6: "MB", 1: "tok"}
+# the totals that are sums of several figures: llama.cpp's buffers are printed in MiB
+_TOTAL_UNITS = {"buffers": MiB}
+
+
+def figure(measure: str, value: float) -> str:
+    """A figure in the unit its source printed it in (``weights_mib`` in MiB, ``model_states_gb`` in GB)."""
+    unit = MEASURES[measure][1] if measure in MEASURES else _TOTAL_UNITS.get(measure, GiB)
+    return f"{value / unit:,.2f} {_UNIT_LABELS[unit]}"
 
 
 class Measured(BaseModel):
@@ -60,6 +75,8 @@ class Measured(BaseModel):
     nvidia_smi_mib: float | None = None
     peak_memory_mb: float | None = None
     peak_memory_gib: float | None = None
+    model_states_gb: float | None = None
+    saved_activations_gb: float | None = None
 
 
 class Point(BaseModel):
@@ -70,7 +87,13 @@ class Point(BaseModel):
     quote: str = Field(min_length=4)
     runtime: Literal["transformers", "vllm", "llama.cpp"]
     mode: Literal["inference", "lora", "qlora", "full"]
-    model: str
+    # a preset id, or (for a paper's table, whose models are only a parameter count) an inline
+    # architecture as a scenario file's [model.architecture] table
+    model: str | None = None
+    architecture: dict[str, Any] | None = None
+    # a paper's table computed from its own formulas, not a measurement: summarised as its own group
+    # and kept out of the measured-error targets
+    table: str | None = None
     weights: str
     kv_cache: str = "fp16"
     context_length: int = Field(ge=1)
@@ -85,6 +108,7 @@ class Point(BaseModel):
     lora_rank: int | None = None
     lora_targets: list[str] | None = None
     tensor_parallel: int = 1
+    sequence_parallel: bool = False
     data_parallel: int = 1
     zero_stage: int = 0
     notes: str = ""
@@ -99,11 +123,15 @@ class Point(BaseModel):
         if self.gpu_memory_utilization:
             work["gpu_memory_utilization"] = self.gpu_memory_utilization
         opts: dict[str, Any] = {"flash_attention": self.flash_attention, "tensor_parallel": self.tensor_parallel,
+                                "sequence_parallel": self.sequence_parallel,
                                 "data_parallel": self.data_parallel, "zero_stage": self.zero_stage}
         for key in ("optimizer", "loss", "gradient_checkpointing", "lora_rank", "lora_targets"):
             if getattr(self, key) is not None:
                 opts[key] = getattr(self, key)
-        doc: dict[str, Any] = {"model": {"preset": self.model}, "workload": work, "optimizations": opts}
+        if (self.model is None) == (self.architecture is None):
+            raise ScenarioError("give exactly one of model (a preset id) or architecture")
+        model = {"preset": self.model} if self.model else {"architecture": self.architecture}
+        doc: dict[str, Any] = {"model": model, "workload": work, "optimizations": opts}
         if self.gpu:
             doc["hardware"] = {"gpus": [self.gpu]}
         return scenario_from_dict(doc)
@@ -130,7 +158,7 @@ class PointResult:
 
     @property
     def group(self) -> tuple[str, str]:
-        return self.point.runtime, self.point.mode
+        return self.point.table or self.point.runtime, self.point.mode
 
 
 def _estimated(kind: str, s: Scenario, e: Estimate) -> float | None:
@@ -142,6 +170,12 @@ def _estimated(kind: str, s: Scenario, e: Estimate) -> float | None:
         return e.per_gpu_bytes - K.RUNTIME_CONTEXT_MIB[s.workload.runtime] * MiB
     if kind == "card":
         return e.per_gpu_bytes
+    if kind == "model_states":
+        if e.method == "guide":  # the guide has no such term: its weights, gradients and optimizer
+            return sum(e.per_gpu[k] for k in ("weights", "gradients", "optimizer_states", "adapters"))
+        return e.model_states_per_gpu
+    if kind == "saved_activations":  # the guide's activations are all it has
+        return e.per_gpu["activations"] if e.method == "guide" else e.saved_activations_per_gpu
     if kind == "allocated_plus_context":
         return e.per_gpu_bytes - e.per_gpu["overhead"] + K.RUNTIME_CONTEXT_MIB[s.workload.runtime] * MiB
     if kind in ("kv_capacity_tokens", "kv_capacity_bytes"):
@@ -183,7 +217,7 @@ def _total(point: Point, s: Scenario, e: Estimate, m: dict[str, float]) -> Compa
         if "weights_gib" in m:
             return Comparison("weights", m["weights_gib"] * GiB, e.per_gpu["weights"])
         return None
-    for key in ("max_memory_allocated_gib", "max_memory_reserved_gib", "peak_memory_gib", "peak_memory_mb", "nvidia_smi_mib"):
+    for key in ("model_states_gb", "saved_activations_gb", "max_memory_allocated_gib", "max_memory_reserved_gib", "peak_memory_gib", "peak_memory_mb", "nvidia_smi_mib"):
         if key in m:
             kind, unit = MEASURES[key]
             return Comparison(key, m[key] * unit, _estimated(kind, s, e) or 0)
@@ -229,11 +263,15 @@ class GroupSummary:
 
 def summarize(results: list[PointResult]) -> list[GroupSummary]:
     groups: dict[tuple[str, str], list[PointResult]] = {}
+    tables: set[tuple[str, str]] = set()
     for r in results:
         if r.total is not None:
             groups.setdefault(r.group, []).append(r)
+            if r.point.table:
+                tables.add(r.group)
     out = []
-    for (runtime, mode), rs in sorted(groups.items()):
+    # measured groups first, the papers' tables after them
+    for (runtime, mode), rs in sorted(groups.items(), key=lambda kv: (kv[0] in tables, kv[0])):
         errors = [abs(r.total.error) for r in rs]  # type: ignore[union-attr]
         worst = max(rs, key=lambda r: abs(r.total.error))  # type: ignore[union-attr]
         out.append(GroupSummary(runtime, mode, len(rs), statistics.median(errors), max(errors), worst.point.id))
