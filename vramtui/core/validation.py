@@ -5,7 +5,9 @@ is rebuilt as a Scenario from the same setup; each measured figure is compared w
 matching component (a llama.cpp buffer, vLLM's weights/activation/KV capacity, torch's allocated
 peak). The *total* of a point is the sum of what was measured on the GPU (llama.cpp buffers), or
 the one whole-process figure (allocated or reserved peak), or, for vLLM, the weights plus the
-activation peak: the part of the card that does not depend on ``gpu_memory_utilization``.
+activation peak: the part of the card that does not depend on ``gpu_memory_utilization``. A point
+with a ``table`` is a cell of a paper's table (its own arithmetic, not a measurement): its total is
+the one figure the table gives, and it is summarised as its own group.
 """
 
 from __future__ import annotations
@@ -171,7 +173,7 @@ def _estimated(kind: str, s: Scenario, e: Estimate) -> float | None:
     if kind == "card":
         return e.per_gpu_bytes
     if kind == "model_states":
-        if e.method == "guide":  # the guide has no such term: its weights, gradients and optimizer
+        if e.method == "guide":  # the guide has no such term: the sum of its weights, gradients and optimizer
             return sum(e.per_gpu[k] for k in ("weights", "gradients", "optimizer_states", "adapters"))
         return e.model_states_per_gpu
     if kind == "saved_activations":  # the guide's activations are all it has
@@ -217,7 +219,8 @@ def _total(point: Point, s: Scenario, e: Estimate, m: dict[str, float]) -> Compa
         if "weights_gib" in m:
             return Comparison("weights", m["weights_gib"] * GiB, e.per_gpu["weights"])
         return None
-    for key in ("model_states_gb", "saved_activations_gb", "max_memory_allocated_gib", "max_memory_reserved_gib", "peak_memory_gib", "peak_memory_mb", "nvidia_smi_mib"):
+    for key in ("model_states_gb", "saved_activations_gb", "max_memory_allocated_gib", "max_memory_reserved_gib",
+                "peak_memory_gib", "peak_memory_mb", "nvidia_smi_mib"):
         if key in m:
             kind, unit = MEASURES[key]
             return Comparison(key, m[key] * unit, _estimated(kind, s, e) or 0)
