@@ -28,6 +28,16 @@ async def type_into(pilot: Pilot, widget_id: str, text: str, screen_key: str = "
     await pilot.pause()
 
 
+async def run_from_palette(pilot: Pilot, command: str) -> None:
+    """Open the command palette with ctrl+p, type the command's name and run the match with Enter."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*command)
+    await pilot.pause(0.3)  # the palette searches in a worker
+    await pilot.press("enter")
+    await pilot.pause()
+
+
 def shown(pilot: Pilot, selector: str) -> str:
     """The plain text a Static currently shows (Rich renderables rendered at the widget's width)."""
     widget = pilot.app.screen.query_one(selector, Static)

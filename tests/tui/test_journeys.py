@@ -12,7 +12,7 @@ from vramtui.tui.app import VramApp
 from vramtui.tui.paths import scenarios_dir
 from vramtui.tui.widgets.form import row_of
 
-from .helpers import shown, summary, tab_to, table_rows, type_into
+from .helpers import run_from_palette, shown, summary, tab_to, table_rows, type_into
 
 SIZE = (120, 40)
 
@@ -240,19 +240,9 @@ async def test_every_screen_renders_at_common_sizes(size):
 async def test_command_palette_reaches_screens_and_gpu_sorting():
     app = VramApp()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"GPUs (f5)")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause()
+        await run_from_palette(pilot, "GPUs (f5)")
         assert app.screen.__class__.__name__ == "GPUScreen"
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Sort GPUs by price")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause()
+        await run_from_palette(pilot, "Sort GPUs by price")
         prices = [float(r[10].strip("$").replace(",", "")) for r in table_rows(pilot, "#gpu-table")]
         assert prices == sorted(prices)
 
