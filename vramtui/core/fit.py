@@ -189,8 +189,10 @@ def fit_gpu(scenario: Scenario, gpu: GPUSpec, est: Estimate, needs: _Needs, tp_n
     )
 
 
-def fit_grid(scenario: Scenario, method: str = "precise", gpu_ids: tuple[str, ...] | None = None) -> list[GPUFit]:
-    est = estimate(scenario, method)
+def fit_grid(scenario: Scenario, method: str = "precise", gpu_ids: tuple[str, ...] | None = None,
+             est: Estimate | None = None) -> list[GPUFit]:
+    """Fit the scenario on each GPU; ``est`` is the scenario's estimate by ``method`` if the caller has it."""
+    est = est or estimate(scenario, method)
     needs = _Needs(scenario, method)
     tp_memo: dict[int, int] = {scenario.optimizations.tensor_parallel: est.per_gpu_bytes}
 

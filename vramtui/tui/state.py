@@ -36,10 +36,11 @@ class Result:
 
 
 def compute(scenario: Scenario, method: str) -> Result:
+    both = {m: estimate(scenario, m) for m in ("precise", "guide")}
     return Result(
         scenario=scenario,
         method=method,
-        precise=estimate(scenario, "precise"),
-        guide=estimate(scenario, "guide"),
-        grid=tuple(fit_grid(scenario, method, tuple(presets.gpus()))),
+        precise=both["precise"],
+        guide=both["guide"],
+        grid=tuple(fit_grid(scenario, method, tuple(presets.gpus()), est=both[method])),
     )
