@@ -88,7 +88,7 @@ async def bench_keystroke() -> dict:
 
 def bench_estimator() -> dict:
     from vramtui.core import presets
-    from vramtui.core.estimate import estimate
+    from vramtui.core.methods import estimate
     from vramtui.core.fit import fit_grid
     from vramtui.core.io import default_scenario
 

@@ -26,6 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from vramtui.core import presets  # noqa: E402
 from vramtui.core.io import save_scenario, scenario_from_dict  # noqa: E402
+from vramtui.core.presets import gpu as gpu_preset  # noqa: E402
+from vramtui.core.setup import Setup  # noqa: E402
 
 INFERENCE_MODELS = ["qwen2.5-0.5b", "llama-3.2-1b", "llama-3.2-3b", "qwen3-4b", "llama-3.1-8b"]
 CONTEXTS = [2048, 8192, 32768]
@@ -90,14 +92,15 @@ def main() -> int:
             continue
         m = json.loads(proc.stdout.strip().splitlines()[-1])
         w, o = s.workload, s.optimizations
+        setup = Setup(s, gpu_preset(s.hardware.verdict_gpu))  # settings left to the runtime, resolved
         point = {
             "id": f"measured-{gpu or 'gpu'}-{s.model.preset}-{w.mode}-c{w.context_length}-b{w.batch_size}"
-                  + ("-ckpt" if o.gradient_checkpointing and w.mode != "inference" else ""),
+                  + ("-ckpt" if setup.gradient_checkpointing and w.mode != "inference" else ""),
             "source": "measured in this repository with scripts/measure_grid.py (vramtui measure, random weights)",
             "quote": proc.stdout.strip().splitlines()[-1],
             "runtime": "transformers", "mode": w.mode, "model": s.model.preset, "weights": w.weights,
             "kv_cache": w.kv_cache, "context_length": w.context_length, "batch_size": w.batch_size,
-            "flash_attention": o.flash_attention,
+            "flash_attention": setup.flash_attention,
             "notes": f"{device}; torch {torch.__version__}; {time.perf_counter() - t:.0f} s",
             "measured": {"max_memory_allocated_gib": round(m["max_allocated"] / 2**30, 4),
                          "max_memory_reserved_gib": round(m["max_reserved"] / 2**30, 4),
@@ -106,7 +109,7 @@ def main() -> int:
         if gpu:
             point["gpu"] = gpu
         if w.mode != "inference":
-            point.update(optimizer=o.optimizer, recipe=w.recipe, gradient_checkpointing=o.gradient_checkpointing)
+            point.update(optimizer=o.optimizer, recipe=w.recipe, gradient_checkpointing=setup.gradient_checkpointing)
             if w.mode == "lora":
                 point.update(lora_rank=o.lora_rank, lora_targets=list(o.lora_targets))
         points.append(point)

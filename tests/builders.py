@@ -14,8 +14,7 @@ def make(model: str = "llama-3.1-8b", **changes) -> Scenario:
     opts = {k: v for k, v in changes.items() if k in type(s.optimizations).model_fields}
     unknown = set(changes) - set(work) - set(opts)
     assert not unknown, f"unknown fields {unknown}"
-    if work:
-        s = s.replace("workload", **work)
-    if opts:
-        s = s.replace("optimizations", **opts)
-    return s
+    # one validation of the whole result: the runtime's rules judge the final combination, not each step
+    return Scenario.model_validate({"model": s.model, "hardware": s.hardware,
+                                    "workload": {**s.workload.model_dump(), **work},
+                                    "optimizations": {**s.optimizations.model_dump(), **opts}})

@@ -4,7 +4,8 @@ import pytest
 
 from .builders import make
 from vramtui.core import presets
-from vramtui.core.estimate import COMPONENTS, estimate
+from vramtui.core.estimate import COMPONENTS
+from vramtui.core.methods import estimate
 from vramtui.core.formats import effective_bits, weight_bytes, weight_format
 
 GIB = 1 << 30
@@ -57,12 +58,14 @@ def test_sliding_window_layers_hold_only_the_window():
     assert e.components["kv_cache"] == per_tok * (full * 8192 + spec.windowed_layers * spec.sliding_window)
 
 
-def test_llamacpp_pads_kv_to_256_or_32_and_vllm_to_16_token_blocks():
+def test_llamacpp_pads_kv_to_256_and_vllm_to_16_token_blocks():
+    """llama-context.cpp rounds n_ctx up to 256 with or without flash attention; vLLM pages 16 tokens."""
     spec = presets.model("llama-3.1-8b")
     per_tok = 2 * 32 * spec.kv_heads * spec.head_size * 2
     kv = lambda **kw: estimate(make(context_length=1100, **kw)).components["kv_cache"]  # noqa: E731
     assert kv(runtime="llama.cpp", flash_attention=True) == per_tok * 1280
-    assert kv(runtime="llama.cpp", flash_attention=False) == per_tok * 1120
+    assert kv(runtime="llama.cpp", flash_attention=False) == per_tok * 1280
+    assert kv(runtime="ollama") == per_tok * 1280
     assert kv(runtime="vllm") == per_tok * 1104
     assert kv(runtime="transformers") == per_tok * 1100
 

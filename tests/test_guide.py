@@ -3,7 +3,7 @@
 import pytest
 
 from .builders import make
-from vramtui.core.estimate import estimate
+from vramtui.core.methods import estimate
 
 GB = 1e9
 

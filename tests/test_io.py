@@ -1,13 +1,14 @@
 """Scenario files: what a user writes loads, what is saved loads back the same, bad files change nothing."""
 
 import os
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from .builders import make
-from vramtui.core.estimate import estimate
+from vramtui.core.methods import estimate
 from vramtui.core.io import ScenarioError, default_scenario, dumps, load_scenario, save_scenario, scenario_from_dict
 
 GOOD = """
@@ -143,4 +144,10 @@ def test_the_readme_scenario_example_loads_and_shows_the_defaults():
     s = scenario_from_dict(tomllib.loads(example))
     defaults = default_scenario()
     assert s.workload == defaults.workload and s.optimizations == defaults.optimizations
-    assert set(tomllib.loads(example)["optimizations"]) == set(type(defaults.optimizations).model_fields)
+    # settings left to the runtime are shown commented out, with the value they usually take
+    commented = set(re.findall(r"^# (\w+) = ", example, re.MULTILINE))
+    doc = tomllib.loads(example)
+    fields = set(type(defaults.optimizations).model_fields) | set(type(defaults.workload).model_fields)
+    assert set(doc["optimizations"]) | set(doc["workload"]) | commented == fields
+    assert all(getattr(defaults.optimizations, k, None) is None and getattr(defaults.workload, k, None) is None
+               for k in commented)

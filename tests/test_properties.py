@@ -5,14 +5,17 @@ or parameters grow; a smaller format never needs more weight memory; ZeRO stage 
 per-GPU memory than stage k-1.
 """
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from .builders import make
 from vramtui.core import presets
-from vramtui.core.estimate import COMPONENTS, estimate
+from vramtui.core.estimate import COMPONENTS
+from vramtui.core.methods import estimate
 from vramtui.core.formats import WEIGHT_FORMATS, weight_bytes, weight_format
 from vramtui.core.model import ModelSpec
+from vramtui.core.runtimes import RUNTIMES
+from pydantic import ValidationError
 
 MODEL_IDS = sorted(presets.models())
 FORMATS_4BIT = [f.id for f in WEIGHT_FORMATS.values() if f.is_4bit]
@@ -21,28 +24,35 @@ SETTINGS = settings(max_examples=int(__import__("os").environ.get("HYPOTHESIS_EX
 
 @st.composite
 def scenarios(draw, mode=None):
+    """Scenarios the runtime can run: the runtime first, then what it supports (its own tables)."""
     model = draw(st.sampled_from(MODEL_IDS))
-    mode = mode or draw(st.sampled_from(["inference", "lora", "qlora", "full"]))
-    weights = draw(st.sampled_from(FORMATS_4BIT if mode == "qlora" else sorted(WEIGHT_FORMATS)))
-    return make(
-        model, mode=mode, weights=weights,
-        kv_cache=draw(st.sampled_from(["fp16", "bf16", "fp8", "q8_0", "q4_0", "fp32"])),
-        runtime=draw(st.sampled_from(["transformers", "vllm", "llama.cpp"])),
-        recipe=draw(st.sampled_from(["fp32", "amp", "bf16-mixed", "bf16-pure"])),
-        batch_size=draw(st.integers(1, 64)),
-        context_length=draw(st.integers(1, 1 << 18)),
-        flash_attention=draw(st.booleans()),
-        gradient_checkpointing=draw(st.booleans()),
-        optimizer=draw(st.sampled_from(["adamw", "adamw-8bit", "adafactor", "sgd", "sgd-momentum", "lion"])),
-        loss=draw(st.sampled_from(["fp32-logits", "bf16-logits", "chunked"])),
-        lora_rank=draw(st.integers(1, 256)),
-        zero_stage=draw(st.integers(0, 3)),
-        cpu_offload=draw(st.booleans()),
-        tensor_parallel=draw(st.sampled_from([1, 2, 4, 8])),
-        sequence_parallel=draw(st.booleans()),
-        pipeline_parallel=draw(st.sampled_from([1, 2, 4])),
-        data_parallel=draw(st.sampled_from([1, 2, 8])),
-    )
+    rt = RUNTIMES[draw(st.sampled_from(sorted(r.id for r in RUNTIMES.values() if mode is None or mode in r.modes)))]
+    mode = mode or draw(st.sampled_from(rt.modes))
+    formats = [f for f in (FORMATS_4BIT if mode == "qlora" else sorted(WEIGHT_FORMATS))
+               if mode == "full" or rt.weight_refusal(WEIGHT_FORMATS[f]) is None]
+    layer_split = rt.multi_gpu == "layers" or mode == "qlora"
+    try:
+        return make(
+            model, mode=mode, weights=draw(st.sampled_from(formats)),
+            kv_cache=draw(st.sampled_from(rt.kv_formats)),
+            runtime=rt.id,
+            recipe=draw(st.sampled_from(["fp32", "amp", "bf16-mixed", "bf16-pure"])),
+            batch_size=draw(st.integers(1, 64)),
+            context_length=draw(st.integers(1, 1 << 18)),
+            flash_attention=draw(st.sampled_from([None, True, False])),
+            gradient_checkpointing=draw(st.booleans()),
+            optimizer=draw(st.sampled_from(["adamw", "adamw-8bit", "adafactor", "sgd", "sgd-momentum", "lion"])),
+            loss=draw(st.sampled_from(["fp32-logits", "bf16-logits", "chunked"])),
+            lora_rank=draw(st.integers(1, 256)),
+            zero_stage=draw(st.integers(0, 3)),
+            cpu_offload=draw(st.booleans()),
+            tensor_parallel=1 if layer_split else draw(st.sampled_from([1, 2, 4, 8])),
+            sequence_parallel=draw(st.booleans()),
+            pipeline_parallel=draw(st.sampled_from([1, 2, 4])),
+            data_parallel=draw(st.sampled_from([1, 2, 8])),
+        )
+    except ValidationError:
+        assume(False)  # a combination one of the rules refuses (quantized KV without flash attention, ...)
 
 
 @SETTINGS
@@ -119,9 +129,9 @@ def test_each_zero_stage_needs_no_more_per_gpu_than_the_last(s):
     assert all(b <= a for a, b in zip(per_stage, per_stage[1:]))
 
 
-# llama.cpp without flash attention pads the KV cache to 32 tokens, but its compute buffer keeps
-# growing inside a block while batch x context is under n_ubatch: hypothesis found these two, where
-# the solver once answered 0 and 32 although 1 and 45 tokens fit
+# llama.cpp pads the KV cache to whole blocks, but its compute buffer keeps growing inside a block
+# while batch x context is under n_ubatch: hypothesis found these two (then with 32-token blocks),
+# where the solver once answered 0 and 32 although 1 and 45 tokens fit
 FALCON_EDGE = dict(mode="inference", weights="q4_k_s", runtime="llama.cpp", context_length=1, pipeline_parallel=2)
 
 
@@ -135,7 +145,7 @@ def test_max_context_and_batch_solvers_find_the_exact_edge(s, gpu_id):
 
     f = fit_grid(s, gpu_ids=(gpu_id,))[0]
     limit = usable_for(s, f.gpu)
-    need = lambda **w: estimate(s.replace("workload", **w)).per_gpu_bytes  # noqa: E731
+    need = lambda **w: estimate(s.replace("workload", **w), gpu=f.gpu).per_gpu_bytes  # noqa: E731
     cap = s.model.spec.max_position_embeddings
     if f.max_context == 0:
         assert need(context_length=1) > limit

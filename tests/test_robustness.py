@@ -14,13 +14,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vramtui.core import presets
-from vramtui.core.estimate import estimate
+from vramtui.core.methods import estimate
 from vramtui.core.fit import fit_grid
 from vramtui.core.formats import KV_FORMATS, WEIGHT_FORMATS
 from vramtui.core.hfconfig import ConfigImportError, spec_from_config
 from vramtui.core.io import ScenarioError, load_scenario, save_scenario, scenario_from_dict
 from vramtui.core.model import ModelSpec
+from vramtui.core.runtimes import RUNTIMES as RUNTIME_TABLE
 from vramtui.core.scenario import LORA_TARGETS, MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
+
+# (mode, runtime) pairs the runtime supports
+MODE_RUNTIMES = [(m, r.id) for r in RUNTIME_TABLE.values() for m in r.modes]
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "60"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
@@ -124,9 +128,9 @@ huge_models = st.builds(
 
 
 @SETTINGS
-@given(huge_models, st.integers(1, 1 << 24), st.integers(1, 1 << 16), st.sampled_from(MODES),
-       st.sampled_from(RUNTIMES), st.booleans())
-def test_estimator_stays_finite_for_huge_models_and_contexts(spec, context, batch, mode, runtime, flash):
+@given(huge_models, st.integers(1, 1 << 24), st.integers(1, 1 << 16), st.sampled_from(MODE_RUNTIMES), st.booleans())
+def test_estimator_stays_finite_for_huge_models_and_contexts(spec, context, batch, mode_runtime, flash):
+    mode, runtime = mode_runtime
     base = scenario_from_dict({"model": {"preset": "llama-3.1-8b"}})
     weights = "nf4-dq" if mode == "qlora" else "bf16"
     s = base.model_copy(update={"model": base.model.model_copy(update={"spec": spec})}).replace(

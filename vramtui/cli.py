@@ -14,11 +14,14 @@ from pydantic import ValidationError
 
 from .core import presets
 from .core.errors import describe
-from .core.estimate import COMPONENTS, estimate
+from .core.fields import bounds, why_off
+from .core.estimate import COMPONENTS
+from .core.methods import estimate
 from .core.fit import fit_grid
 from .core.formats import FormatError, weight_format
 from .core.hfconfig import ConfigImportError, load_config
 from .core.io import ScenarioError, default_scenario, load_scenario, scenario_from_dict, scenario_to_dict, write_atomic
+from .core.runtimes import RUNTIMES as RUNTIME_TABLE, runtime
 from .core.scenario import LOSSES, MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
 from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_tokens, to_unit
 
@@ -62,7 +65,9 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kv-cache", help="KV-cache format: fp16, bf16, fp8, q8_0, q4_0, fp32")
     p.add_argument("--context", type=_tokens, help="tokens per sequence: 8192, 8k, 128K")
     p.add_argument("--batch", type=_positive)
-    p.add_argument("--runtime", choices=RUNTIMES)
+    p.add_argument("--runtime", choices=RUNTIMES, help="; ".join(f"{r.id}: {r.summary}" for r in RUNTIME_TABLE.values()))
+    p.add_argument("--gpu-memory-utilization", type=_share, metavar="SHARE",
+                   help="vLLM's gpu_memory_utilization / SGLang's mem_fraction_static (default: the runtime's)")
     p.add_argument("--recipe", choices=RECIPES, help="training precision recipe")
     p.add_argument("--lora-rank", type=_positive)
     p.add_argument("--lora-targets", help="comma-separated, or all-linear")
@@ -136,7 +141,8 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
         doc["model"] = {"config": str(Path(a.config).resolve())}
     w, o = doc["workload"], doc["optimizations"]
     for flag, key in (("mode", "mode"), ("weights", "weights"), ("kv_cache", "kv_cache"), ("context", "context_length"),
-                      ("batch", "batch_size"), ("runtime", "runtime"), ("recipe", "recipe")):
+                      ("batch", "batch_size"), ("runtime", "runtime"), ("recipe", "recipe"),
+                      ("gpu_memory_utilization", "gpu_memory_utilization")):
         if getattr(a, flag) is not None:
             w[key] = getattr(a, flag)
     if a.mode == "qlora" and a.weights is None and not _is_4bit(w["weights"]):
@@ -152,6 +158,34 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
     if a.gpus:
         doc["hardware"] = {"gpus": [g.strip() for g in a.gpus.split(",") if g.strip()]}
     return scenario_from_dict(doc, base_dir)
+
+
+# flags whose setting can have no effect on a scenario (core/fields.py says when)
+FIELD_FLAGS = {"recipe": "recipe", "gpu_memory_utilization": "gpu_memory_utilization", "lora_rank": "lora_rank",
+               "lora_targets": "lora_targets", "optimizer": "optimizer", "loss": "loss", "zero": "zero_stage",
+               "dp": "data_parallel", "checkpointing": "gradient_checkpointing", "cpu_offload": "cpu_offload",
+               "sequence_parallel": "sequence_parallel"}
+
+
+def _unused_flags(a: argparse.Namespace, s: Scenario) -> list[str]:
+    """A warning for each flag given that the scenario ignores, in the words the screens use."""
+    out = []
+    for flag, field in FIELD_FLAGS.items():
+        reason = why_off(s, field) if getattr(a, flag, None) is not None else None
+        if reason:
+            out.append(f"--{flag.replace('_', '-')} has no effect here: {reason}")
+    return out
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; use a share such as 0.9") from None
+    lo, hi = bounds("gpu_memory_utilization")
+    if not (lo or 0) < value <= (hi or 1):
+        raise argparse.ArgumentTypeError(f"{text!r} must be above {lo} and at most {hi}")
+    return value
 
 
 def _is_4bit(fmt: str) -> bool:
@@ -181,8 +215,12 @@ def cmd_estimate(a: argparse.Namespace) -> int:
     s = scenario_from_args(a)
     e = estimate(s, a.method)
     if a.json:
-        print(json.dumps(e.to_json()))
+        out = e.to_json()
+        out["warnings"] = [*out["warnings"], *_unused_flags(a, s)]
+        print(json.dumps(out))
         return 0
+    for w in _unused_flags(a, s):
+        print(f"warning: {w}", file=sys.stderr)
     unit = a.unit
     print(f"{s.summary}  [{a.method}]")
     print(f"parameters: {e.parameters:,} ({fmt_count(e.parameters)})"
@@ -196,7 +234,13 @@ def cmd_estimate(a: argparse.Namespace) -> int:
     print(_table(["component", "memory", "share", "how"], rows, right={1, 2}))
     for n in e.notes:
         print(f"note: {n}")
+    _print_warnings(s, e.warnings)
     return 0
+
+
+def _print_warnings(s: Scenario, warnings: Sequence[str]) -> None:
+    for w in warnings:
+        print(f"warning: {w}")
 
 
 SORT_KEYS = {
@@ -217,7 +261,8 @@ def cmd_fit(a: argparse.Namespace) -> int:
         grid = sorted(grid, key=SORT_KEYS[a.sort])
     if a.json:
         e = estimate(s, a.method)
-        print(json.dumps({"method": a.method, "per_gpu_bytes": e.per_gpu_bytes, "gpus": [f.to_json() for f in grid]}))
+        print(json.dumps({"method": a.method, "per_gpu_bytes": e.per_gpu_bytes, "warnings": list(e.warnings),
+                          "gpus": [f.to_json() for f in grid]}))
         return 0
     u = a.unit
     print(f"{s.summary}  [{a.method}]")
@@ -233,9 +278,12 @@ def cmd_fit(a: argparse.Namespace) -> int:
         ])
     print(_table(["gpu", f"need {u}", f"usable {u}", "fits", "headroom", "GPUs", "max ctx", "max batch",
                   "tok/s", "price", "$/GiB"], rows, right=set(range(1, 11))))
-    vllm = [f for f in grid if f.vllm_kv_tokens is not None]
-    for f in vllm:
-        print(f"vLLM on {f.gpu.id}: KV capacity {f.vllm_kv_tokens:,} tokens = {f.vllm_sequences} sequences of {fmt_tokens(s.workload.context_length)}")
+    label = runtime(s.workload.runtime).label
+    for f in grid:
+        if f.kv_capacity_tokens is not None:
+            print(f"{label} on {f.gpu.id}: KV capacity {f.kv_capacity_tokens:,} tokens = {f.kv_capacity_sequences} "
+                  f"sequences of {fmt_tokens(s.workload.context_length)}")
+    _print_warnings(s, estimate(s, a.method).warnings)
     return 0
 
 

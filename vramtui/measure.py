@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .core.estimate import estimate
+from .core.methods import estimate
+from .core.presets import gpu as gpu_preset
+from .core.setup import Setup
 from .core.model import ModelSpec
 from .core.scenario import Scenario
 
@@ -85,6 +87,10 @@ def _rss() -> int:
 def measure(s: Scenario, device: str = "cuda", new_tokens: int = 8) -> Measurement:
     torch, transformers = _imports()
     w, o = s.workload, s.optimizations
+    setup = Setup(s, gpu_preset(s.hardware.verdict_gpu))  # the runtime's defaults for unset settings
+    if not setup.runtime.measurable:
+        raise MeasureError(f"measure runs transformers models; runtime {setup.runtime.label} has its own engine "
+                           "(compare with its start-up log instead)")
     if device == "cuda" and not torch.cuda.is_available():
         raise MeasureError("no GPU: torch sees no CUDA device here; run on a GPU machine (or --device cpu to check the harness)")
     if w.weights not in DTYPES:
@@ -95,7 +101,7 @@ def measure(s: Scenario, device: str = "cuda", new_tokens: int = 8) -> Measureme
         raise MeasureError("measure runs on one device; set tensor/pipeline/data parallel to 1")
     dtype = getattr(torch, DTYPES["fp32" if w.mode == "full" and w.recipe in ("fp32", "amp") else w.weights])
     config = hf_config(s.model.spec, transformers)
-    attn = "sdpa" if o.flash_attention else "eager"
+    attn = "sdpa" if setup.flash_attention else "eager"
     torch.manual_seed(0)
     start_rss, t0 = _rss(), time.perf_counter()
     if device == "cuda":
@@ -134,7 +140,7 @@ def _train(torch, model, s: Scenario, tokens, mode: str) -> None:
         except ImportError:
             raise MeasureError("peft is not installed; install the extra: pip install 'vramtui[measure]'") from None
         model = peft.get_peft_model(model, peft.LoraConfig(r=o.lora_rank, target_modules=list(o.lora_targets)))
-    if o.gradient_checkpointing:
+    if setup.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         if mode == "lora":
             model.enable_input_require_grads()

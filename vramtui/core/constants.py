@@ -6,31 +6,15 @@ fitted to; ``docs/method.md`` repeats the table.
 
 from .units import GiB, MiB  # noqa: F401  (re-exported for the estimator)
 
-# --- runtimes: memory outside the framework's counters, per GPU -------------------------
-# transformers: the CUDA context that torch creates on first use (driver + cuBLAS/cuDNN kernels
-# loaded lazily, CUDA >= 11.7 lazy loading). PyTorch's "CUDA semantics" notes and forum reports put
-# it at 300-600 MiB depending on GPU and driver; 500 MiB is the middle of that range.
-# vLLM: DESIGN.md (public vLLM logs): CUDA context ~0.5 GiB plus CUDA graphs of 0.5-1.6 GiB (the
-# default captures graphs); 512 + 768 MiB.
-# llama.cpp: DESIGN.md: the process holds 0.25-0.45 GiB per GPU beyond its model/KV/compute buffers on
-# Linux; 350 MiB is the middle.
-RUNTIME_CONTEXT_MIB = {"transformers": 500, "vllm": 512 + 768, "llama.cpp": 350}
+# --- runtimes ------------------------------------------------------------------------
+# Each runtime's CUDA context, allocator slack, KV block and defaults live in its own module
+# (core/runtimes/); these are the numbers more than one runtime shares.
 NCCL_MIB = 256  # NCCL communicator buffers when more than one GPU takes part (NCCL_BUFFSIZE 4 MiB × channels)
 
-# Caching-allocator slack (reserved minus allocated, fragmentation), as a share of what is allocated.
-# DESIGN.md: nvidia-smi reads 6-50 % above max_memory_allocated in training; inference with few,
-# large, long-lived tensors sits at the low end. llama.cpp and vLLM allocate their buffers once.
-ALLOCATOR_SLACK = {
-    "inference": {"transformers": 0.05, "vllm": 0.0, "llama.cpp": 0.0},
-    "training": {"transformers": 0.10, "vllm": 0.10, "llama.cpp": 0.10},
-}
-
-# --- KV cache -------------------------------------------------------------------------
-# vLLM: PagedAttention block size 16 tokens (vllm/config: CacheConfig.block_size default 16).
-# llama.cpp: the KV cache is padded to 256 cells with flash attention and 32 without
-# (llama_kv_cache::get_padding: "the FA kernels require padding").
-KV_BLOCK_TOKENS = {"transformers": 1, "vllm": 16, "llama.cpp": 256}
-LLAMACPP_KV_PAD_NO_FA = 32
+# llama.cpp rounds the context (the KV cache's cells) up to a multiple of 256
+# (src/llama-context.cpp @ 4df29be4: "cparams.n_ctx = GGML_PAD(cparams.n_ctx, 256)"); ollama runs the
+# same engine. Builds before 2025 padded to 256 with flash attention and to 32 without.
+LLAMACPP_CTX_PAD = 256
 
 # --- activations -------------------------------------------------------------------------
 LLAMACPP_UBATCH = 512  # llama.cpp default n_ubatch (common/common.h)
@@ -39,11 +23,7 @@ LLAMACPP_UBATCH = 512  # llama.cpp default n_ubatch (common/common.h)
 # logs (validation/points/llamacpp.toml): Llama 3 8B, n_ctx 8192: 512 + 16 + 32 = 560.00 MiB, and
 # OpenLLaMA 7B (ggml-org/ci), n_ctx 2048: 128 + 4 + 32 = 164 MiB.
 LLAMACPP_NOFA_HIDDEN = 4
-VLLM_MAX_BATCHED_TOKENS = 8192  # vLLM V1 default max_num_batched_tokens for `vllm serve` on >= 70 GiB GPUs (arg_utils.py)
-# vLLM V1 defaults max_num_seqs to 1024 on >= 70 GiB GPUs (256 on smaller ones); its profile run samples
-# that many sequences. Using 1024 everywhere is conservative on small cards (docs/method.md).
-VLLM_MAX_NUM_SEQS = 1024
-# The profiled activation peak is the sampler's, not the forward pass's: it does not shrink with tensor
+# vLLM: the profiled activation peak is the sampler's, not the forward pass's: it does not shrink with tensor
 # parallelism and scales with the vocabulary. Calibrated on the llm-d-planner vLLM 0.19.0 sweep (H100,
 # validation/points/vllm_hf.toml): Llama-3.1-8B 1.89 GiB and Qwen2.5-7B 2.21 GiB at TP 1, 2 and 4
 # = 1024 sequences × vocab × 15.45 / 15.24 B; ~4 fp32 copies of the logits (logits, probabilities,

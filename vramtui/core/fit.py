@@ -1,19 +1,23 @@
 """The GPU grid: for each GPU, does the scenario fit, with how much room, on how many cards,
 up to which context and batch, how fast it decodes and what a usable GiB costs.
 
-The per-GPU need does not depend on the GPU, so the solvers share one memo of estimates across
-the whole grid: only the limit differs from card to card.
+Each GPU is evaluated with its runtime's defaults for that card. Most runtimes behave the same on
+every card, so the solvers share one memo of estimates per "GPU key" (what about a card changes the
+runtime's behaviour, ``Runtime.gpu_key``): only the limit differs from card to card.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Hashable
 
 from . import constants as K
-from .estimate import Estimate, estimate, kv_block_tokens
+from .estimate import Estimate
+from .methods import estimate
 from .presets import GPUSpec, gpu as gpu_preset
+from .runtimes import runtime
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
+from .setup import Setup
 from .units import GiB
 
 TP_STEPS = (1, 2, 4, 8)
@@ -33,8 +37,9 @@ class GPUFit:
     tokens_per_s: float | None  # decode, per sequence, memory-bandwidth bound
     price_usd: float
     price_per_gib: float | None
-    vllm_kv_tokens: int | None = None  # KV capacity vLLM will pre-allocate on this card
-    vllm_sequences: int | None = None  # concurrent sequences of this context that fit in it
+    estimate: Estimate | None = None  # the estimate on this card (its runtime defaults applied)
+    kv_capacity_tokens: int | None = None  # KV cache a pre-allocating server (vLLM, SGLang) reserves here
+    kv_capacity_sequences: int | None = None  # concurrent sequences of this context that fit in it
 
     @property
     def headroom_pct(self) -> float:
@@ -55,24 +60,27 @@ class GPUFit:
             "decode_tokens_per_s": None if self.tokens_per_s is None else round(self.tokens_per_s, 1),
             "price_usd": self.price_usd,
             "price_per_usable_gib": None if self.price_per_gib is None else round(self.price_per_gib, 2),
-            "vllm_kv_tokens": self.vllm_kv_tokens,
-            "vllm_sequences": self.vllm_sequences,
+            "kv_capacity_tokens": self.kv_capacity_tokens,
+            "kv_capacity_sequences": self.kv_capacity_sequences,
         }
 
 
 class _Needs:
-    """Memoised per-GPU need of the scenario as one field varies (GPU-independent)."""
+    """Memoised per-GPU need of the scenario on one card as one field varies; shared by every card
+    with the same GPU key (``memo``)."""
 
-    def __init__(self, scenario: Scenario, method: str) -> None:
+    def __init__(self, scenario: Scenario, method: str, gpu: GPUSpec, memo: dict[tuple, int]) -> None:
         self.s = scenario
         self.method = method
-        self._memo: dict[tuple, int] = {}
+        self.gpu = gpu
+        self._memo = memo
 
     def need(self, section: str, field: str, value: int) -> int:
         key = (section, field, value)
         if key not in self._memo:
             part = getattr(self.s, section).model_copy(update={field: value})
-            self._memo[key] = estimate(self.s.model_copy(update={section: part}), self.method).per_gpu_bytes
+            changed = self.s.model_copy(update={section: part})
+            self._memo[key] = estimate(changed, self.method, self.gpu).per_gpu_bytes
         return self._memo[key]
 
     def largest(self, section: str, field: str, limit: int, hi: int, lo_hint: int = 1, step: int = 1) -> int:
@@ -137,9 +145,7 @@ class _Needs:
 
 
 def usable_for(scenario: Scenario, gpu: GPUSpec) -> int:
-    if scenario.workload.runtime == "vllm" and scenario.workload.mode == "inference":
-        return int(gpu.usable_bytes * scenario.workload.gpu_memory_utilization)
-    return gpu.usable_bytes
+    return runtime(scenario.workload.runtime).usable_bytes(scenario, gpu)
 
 
 def decode_tokens_per_s(scenario: Scenario, est: Estimate, gpu: GPUSpec) -> float | None:
@@ -155,21 +161,19 @@ def decode_tokens_per_s(scenario: Scenario, est: Estimate, gpu: GPUSpec) -> floa
     return 1.0 / seconds if seconds > 0 else None
 
 
-def fit_gpu(scenario: Scenario, gpu: GPUSpec, est: Estimate, needs: _Needs, tp_needs: Callable[[int], int],
+def fit_gpu(scenario: Scenario, gpu: GPUSpec, est: Estimate, needs: _Needs, more_gpus: Callable[[int], int],
             hints: tuple[int, int] = (1, 1)) -> GPUFit:
+    setup = Setup(scenario, gpu)
     usable = usable_for(scenario, gpu)
     need = est.per_gpu_bytes
     fits = need <= usable
-    needed = next((n for n in TP_STEPS if tp_needs(n) <= usable), None)
+    needed = next((n for n in TP_STEPS if more_gpus(n) <= usable), None)
     ctx_cap = max(scenario.model.spec.max_position_embeddings, 1)
     max_ctx = needs.largest("workload", "context_length", usable, min(MAX_CONTEXT, ctx_cap), hints[0],
-                            step=1 if scenario.is_training else kv_block_tokens(scenario))
+                            step=1 if scenario.is_training else setup.kv_block)
     max_batch = needs.largest("workload", "batch_size", usable, MAX_BATCH, hints[1])
-    kv_tokens = seqs = None
-    if scenario.workload.runtime == "vllm" and scenario.workload.mode == "inference" and est.kv_bytes_per_token:
-        free_for_kv = usable - (need - est.per_gpu["kv_cache"])
-        kv_tokens = max(0, free_for_kv // est.kv_bytes_per_token)
-        seqs = kv_tokens // scenario.workload.context_length
+    kv_tokens = setup.runtime.kv_capacity_tokens(setup, est.per_gpu, est.kv_bytes_per_token)
+    seqs = None if kv_tokens is None else kv_tokens // scenario.workload.context_length
     usable_gib = gpu.usable_bytes / GiB
     return GPUFit(
         gpu=gpu,
@@ -181,34 +185,49 @@ def fit_gpu(scenario: Scenario, gpu: GPUSpec, est: Estimate, needs: _Needs, tp_n
         max_context=max_ctx,
         max_context_capped=max_ctx >= ctx_cap,
         max_batch=max_batch,
-        tokens_per_s=decode_tokens_per_s(scenario, est, gpu),
+        tokens_per_s=decode_tokens_per_s(scenario, est, gpu) if needed else None,
         price_usd=gpu.price_usd,
         price_per_gib=gpu.price_usd / usable_gib if gpu.price_usd else None,
-        vllm_kv_tokens=kv_tokens,
-        vllm_sequences=seqs,
+        estimate=est,
+        kv_capacity_tokens=kv_tokens,
+        kv_capacity_sequences=seqs,
     )
 
 
 def fit_grid(scenario: Scenario, method: str = "precise", gpu_ids: tuple[str, ...] | None = None,
              est: Estimate | None = None) -> list[GPUFit]:
-    """Fit the scenario on each GPU; ``est`` is the scenario's estimate by ``method`` if the caller has it."""
-    est = est or estimate(scenario, method)
-    needs = _Needs(scenario, method)
-    tp_memo: dict[int, int] = {scenario.optimizations.tensor_parallel: est.per_gpu_bytes}
-
-    def tp_need(n: int) -> int:
-        if n not in tp_memo:
-            o = scenario.optimizations.model_copy(update={"tensor_parallel": n})
-            tp_memo[n] = estimate(scenario.model_copy(update={"optimizations": o}), method).per_gpu_bytes
-        return tp_memo[n]
-
+    """Fit the scenario on each GPU; ``est`` is the scenario's estimate on its verdict GPU, if the caller has it."""
+    rt = runtime(scenario.workload.runtime)
+    spread = rt.multi_gpu_field(scenario)  # tensor_parallel, or pipeline_parallel for layer splits
     ids = gpu_ids if gpu_ids is not None else scenario.hardware.gpus
     gpus = [gpu_preset(g) for g in ids]
+    memos: dict[Hashable, dict[tuple, int]] = {}
+    estimates: dict[Hashable, Estimate] = {}
+    spreads: dict[Hashable, dict[int, int]] = {}
+    if est is not None and est.method == method:
+        estimates[rt.gpu_key(gpu_preset(est.gpu or scenario.hardware.verdict_gpu))] = est
+
+    def for_key(gpu: GPUSpec) -> tuple[Estimate, dict[tuple, int], dict[int, int]]:
+        key = rt.gpu_key(gpu)
+        if key not in estimates:
+            estimates[key] = estimate(scenario, method, gpu)
+        e = estimates[key]
+        spread_memo = spreads.setdefault(key, {getattr(scenario.optimizations, spread): e.per_gpu_bytes})
+        return e, memos.setdefault(key, {}), spread_memo
+
     # smallest card first: each answer is a lower bound for the next, larger card
     fits: dict[str, GPUFit] = {}
     hints = (1, 1)
     for gpu in sorted(gpus, key=lambda g: usable_for(scenario, g)):
-        f = fit_gpu(scenario, gpu, est, needs, tp_need, hints)
+        e, memo, spread_memo = for_key(gpu)
+
+        def more_gpus(n: int, gpu: GPUSpec = gpu, spread_memo: dict[int, int] = spread_memo) -> int:
+            if n not in spread_memo:
+                o = scenario.optimizations.model_copy(update={spread: n})
+                spread_memo[n] = estimate(scenario.model_copy(update={"optimizations": o}), method, gpu).per_gpu_bytes
+            return spread_memo[n]
+
+        f = fit_gpu(scenario, gpu, e, _Needs(scenario, method, gpu, memo), more_gpus, hints)
         fits[gpu.id] = f
         hints = (max(1, f.max_context), max(1, f.max_batch))
     return [fits[g.id] for g in gpus]

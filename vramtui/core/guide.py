@@ -12,7 +12,7 @@ import math
 
 from .estimate import COMPONENTS, Estimate
 from .formats import kv_format, weight_format
-from .scenario import Scenario
+from .setup import Setup
 
 GB = 10**9
 WEIGHT_OVERHEAD = 1.2  # "Why the 20% overhead?" (Model Weights)
@@ -24,7 +24,8 @@ FLASH_KV_FACTOR = 0.85  # "Flash Attention reduces KV cache by 10-15%" (it does 
 CHECKPOINT_ACT_FACTOR = 0.3  # "With: 2.6 GB activations (70% savings)"
 
 
-def guide_estimate(s: Scenario) -> Estimate:
+def guide_estimate(setup: Setup) -> Estimate:
+    s = setup.s
     m, w, o = s.model.spec, s.workload, s.optimizations
     params = m.parameters or m.total_parameters
     L, hidden = m.num_hidden_layers, m.hidden_size
@@ -49,13 +50,13 @@ def guide_estimate(s: Scenario) -> Estimate:
 
     kv = 2 * L * hidden * S * B * kv_bytes
     why["kv_cache"] = f"2 × {L} layers × {hidden} hidden × {S} × {B} × {kv_bytes:g} B (no GQA)"
-    if o.flash_attention:
+    if setup.flash_attention:
         kv *= FLASH_KV_FACTOR
         why["kv_cache"] += " × 0.85 (the guide's flash-attention claim)"
     act_factor = ACTIVATION_FACTOR[w.mode]
     activations = B * S * hidden * L * 2 * act_factor
     why["activations"] = f"{B} × {S} × {hidden} × {L} × 2 B × {act_factor:g}"
-    if o.gradient_checkpointing and w.mode != "inference":
+    if setup.gradient_checkpointing and w.mode != "inference":
         activations *= CHECKPOINT_ACT_FACTOR
         why["activations"] += " × 0.3 (checkpointing)"
 
@@ -92,4 +93,5 @@ def guide_estimate(s: Scenario) -> Estimate:
         notes=("the guide's formulas: decimal GB, no GQA, ×1.2 on weights, KV cache even in training",),
         kv_bytes_per_token=int(2 * L * hidden * kv_bytes / gpus),
         trainable_parameters=int(trainable),
+        gpu=setup.gpu.id,
     )

@@ -243,7 +243,7 @@ def spec_from_config(data: Any, name: str = "") -> ModelSpec:
         return spec_from_config(text, name or kind)
     fields = _fields(_Cfg(data, kind), kind)
     label = name or (data.get("_name_or_path") or kind)
-    fields.update(id=_slug(str(label)), name=str(label), family=kind, source="config.json")
+    fields.update(id=_slug(str(label)), name=str(label), family=kind, model_type=kind, source="config.json")
     try:
         return ModelSpec.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:

@@ -157,8 +157,9 @@ def scenario_to_dict(s: Scenario) -> dict:
         doc["model"] = {"config": s.model.config}
     else:
         doc["model"] = {"architecture": s.model.spec.model_dump(exclude_defaults=True)}
-    doc["workload"] = s.workload.model_dump()
-    opts = s.optimizations.model_dump()
+    # a setting left to the runtime (None) is left out of the file, so it stays the runtime's default
+    doc["workload"] = s.workload.model_dump(exclude_none=True)
+    opts = s.optimizations.model_dump(exclude_none=True)
     opts["lora_targets"] = list(opts["lora_targets"])
     doc["optimizations"] = opts
     hw = s.hardware.model_dump(exclude_none=True)

@@ -26,6 +26,9 @@ class ModelSpec(BaseModel):
     id: str = Field(default="custom", pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*$")
     name: str = "Custom model"
     family: str = "custom"
+    # config.json's model_type: runtimes whose graphs differ by architecture read it (llama.cpp honours
+    # a sliding window only for some architectures)
+    model_type: str = Field(default="", max_length=64)
     source: str = ""
     parameters: int | None = Field(default=None, ge=1, description="official parameter count")
     parameters_source: str = ""
@@ -138,6 +141,15 @@ class ModelSpec(BaseModel):
         if self.is_mla:
             return self.num_attention_heads * (self.qk_nope_head_dim + self.qk_rope_head_dim)
         return self.num_attention_heads * self.head_size
+
+    @property
+    def mlp_width(self) -> tuple[int, int]:
+        """(MLP intermediate width one token passes through, router width): the activated experts'."""
+        if not self.is_moe:
+            return self.intermediate_size, 0
+        moe = self.moe_intermediate_size or 0
+        shared = self.shared_expert_intermediate_size or moe * self.num_shared_experts
+        return self.num_experts_per_tok * moe + shared, self.num_experts
 
     @property
     def kv_dim(self) -> int:

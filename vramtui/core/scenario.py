@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .formats import KV_FORMATS, WEIGHT_FORMATS, kv_format, weight_format
 from .model import ModelSpec
+from .recipes import RECIPES as RECIPE_TABLE
+from .rules import check
+from .runtimes import RUNTIME_IDS
 from .units import fmt_tokens
 
 SCHEMA_VERSION = 1
@@ -20,15 +23,14 @@ MAX_BATCH = 1 << 16
 MAX_PARALLEL = 4096
 
 Mode = Literal["inference", "lora", "qlora", "full"]
-Runtime = Literal["transformers", "vllm", "llama.cpp"]
 Recipe = Literal["fp32", "amp", "bf16-mixed", "bf16-pure"]
 Optimizer = Literal["adamw", "adamw-8bit", "adafactor", "sgd", "sgd-momentum", "lion"]
 Loss = Literal["fp32-logits", "bf16-logits", "chunked"]
 Method = Literal["precise", "guide"]
 
 MODES: tuple[str, ...] = ("inference", "lora", "qlora", "full")
-RUNTIMES: tuple[str, ...] = ("transformers", "vllm", "llama.cpp")
-RECIPES: tuple[str, ...] = ("fp32", "amp", "bf16-mixed", "bf16-pure")
+RUNTIMES: tuple[str, ...] = RUNTIME_IDS  # the registry's order (core/runtimes)
+RECIPES: tuple[str, ...] = tuple(RECIPE_TABLE)
 OPTIMIZERS: tuple[str, ...] = ("adamw", "adamw-8bit", "adafactor", "sgd", "sgd-momentum", "lion")
 LOSSES: tuple[str, ...] = ("fp32-logits", "bf16-logits", "chunked")
 LORA_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -67,9 +69,18 @@ class Workload(BaseModel):
     kv_cache: str = "fp16"
     batch_size: int = Field(default=1, ge=1, le=MAX_BATCH)
     context_length: int = Field(default=8192, ge=1, le=MAX_CONTEXT)
-    runtime: Runtime = "transformers"
+    runtime: str = "transformers"
     recipe: Recipe = "bf16-mixed"
-    gpu_memory_utilization: float = Field(default=0.9, gt=0.0, le=1.0, description="vLLM only")
+    # the share of the card a pre-allocating server takes (vLLM's gpu_memory_utilization, SGLang's
+    # mem_fraction_static); unset: the runtime's default, which for SGLang depends on the GPU
+    gpu_memory_utilization: float | None = Field(default=None, gt=0.0, le=1.0)
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime(cls, v: str) -> str:
+        if v not in RUNTIME_IDS:
+            raise ValueError(f"unknown runtime {v!r}; allowed: {', '.join(RUNTIME_IDS)}")
+        return v
 
     @field_validator("weights")
     @classmethod
@@ -92,8 +103,9 @@ class Workload(BaseModel):
 class Optimizations(BaseModel):
     model_config = _FROZEN
 
-    flash_attention: bool = True
-    gradient_checkpointing: bool = False
+    # unset (None): what the runtime does by default (Setup resolves it; the screens say which)
+    flash_attention: bool | None = None
+    gradient_checkpointing: bool | None = None
     optimizer: Optimizer = "adamw"
     loss: Loss = "fp32-logits"  # training: how the cross-entropy holds the logits (constants.LOSS_LOGIT_BYTES)
     lora_rank: int = Field(default=16, ge=1, le=4096)
@@ -174,15 +186,22 @@ class Scenario(BaseModel):
             raise ValueError(f"schema {v} is not supported; this version reads schema {SCHEMA_VERSION}")
         return v
 
+    @model_validator(mode="after")
+    def _runnable(self) -> Scenario:
+        check(self)  # the runtime's refusals (core/rules.py), each naming both settings
+        return self
+
     def replace(self, section: str | None = None, **changes) -> Scenario:
-        """A new scenario with ``changes`` applied (validated), to ``section`` or the top level."""
+        """A new scenario with ``changes`` applied (validated, runtime rules included)."""
         if section is None:
             data = self.model_dump(by_alias=True)
             data.update(changes)
             return Scenario.model_validate(data)
         part = getattr(self, section)
         new_part = type(part).model_validate({**part.model_dump(), **changes})
-        return self.model_copy(update={section: new_part})
+        new = self.model_copy(update={section: new_part})
+        check(new)
+        return new
 
     @property
     def is_training(self) -> bool:

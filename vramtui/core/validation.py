@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import constants as K
 from . import presets
-from .estimate import Estimate, estimate
+from .estimate import Estimate
+from .methods import estimate
 from .fit import fit_grid
 from .io import ScenarioError, scenario_from_dict
+from .runtimes import runtime
 from .scenario import DEFAULT_GPUS, Scenario
 from .units import GiB, MiB
 
@@ -87,7 +88,7 @@ class Point(BaseModel):
     id: str
     source: str = Field(min_length=8)
     quote: str = Field(min_length=4)
-    runtime: Literal["transformers", "vllm", "llama.cpp"]
+    runtime: str
     mode: Literal["inference", "lora", "qlora", "full"]
     # a preset id, or (for a paper's table, whose models are only a parameter count) an inline
     # architecture as a scenario file's [model.architecture] table
@@ -115,6 +116,12 @@ class Point(BaseModel):
     zero_stage: int = 0
     notes: str = ""
     measured: Measured
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime(cls, v: str) -> str:
+        runtime(v)  # a registered runtime, or the registry's message
+        return v
 
     def scenario(self) -> Scenario:
         work: dict[str, Any] = {"mode": self.mode, "weights": self.weights, "kv_cache": self.kv_cache,
@@ -169,7 +176,7 @@ def _estimated(kind: str, s: Scenario, e: Estimate) -> float | None:
     if kind == "allocated":
         return e.per_gpu_bytes - e.per_gpu["overhead"]
     if kind == "reserved":  # allocated + allocator slack: everything but the CUDA context
-        return e.per_gpu_bytes - K.RUNTIME_CONTEXT_MIB[s.workload.runtime] * MiB
+        return e.per_gpu_bytes - runtime(s.workload.runtime).context_mib * MiB
     if kind == "card":
         return e.per_gpu_bytes
     if kind == "model_states":
@@ -179,14 +186,14 @@ def _estimated(kind: str, s: Scenario, e: Estimate) -> float | None:
     if kind == "saved_activations":  # the guide's activations are all it has
         return e.per_gpu["activations"] if e.method == "guide" else e.saved_activations_per_gpu
     if kind == "allocated_plus_context":
-        return e.per_gpu_bytes - e.per_gpu["overhead"] + K.RUNTIME_CONTEXT_MIB[s.workload.runtime] * MiB
+        return e.per_gpu_bytes - e.per_gpu["overhead"] + runtime(s.workload.runtime).context_mib * MiB
     if kind in ("kv_capacity_tokens", "kv_capacity_bytes"):
         if s.hardware.gpus == DEFAULT_GPUS:  # the point names no GPU: capacity cannot be rebuilt
             return None
         f = fit_grid(s, e.method, (s.hardware.gpus[0],))[0]
-        if f.vllm_kv_tokens is None:
+        if f.kv_capacity_tokens is None:
             return None
-        return f.vllm_kv_tokens if kind == "kv_capacity_tokens" else f.vllm_kv_tokens * e.kv_bytes_per_token
+        return f.kv_capacity_tokens if kind == "kv_capacity_tokens" else f.kv_capacity_tokens * e.kv_bytes_per_token
     return None
 
 
@@ -206,19 +213,17 @@ def compare(point: Point, method: str = "precise") -> PointResult:
 
 
 def _total(point: Point, s: Scenario, e: Estimate, m: dict[str, float]) -> Comparison | None:
-    if point.runtime == "llama.cpp":
-        parts = [("weights_mib", "weights"), ("kv_cache_mib", "kv_cache"), ("compute_buffer_mib", "activations")]
-        have = [(k, c) for k, c in parts if k in m]
-        if not have:
-            return None
+    """The point's total is what its source measured: llama.cpp-style buffers, a server's weights
+    (+ activation peak), or one whole-process figure."""
+    parts = [("weights_mib", "weights"), ("kv_cache_mib", "kv_cache"), ("compute_buffer_mib", "activations")]
+    have = [(k, c) for k, c in parts if k in m]
+    if have:
         return Comparison("buffers", sum(m[k] for k, _ in have) * MiB, sum(e.per_gpu[c] for _, c in have))
-    if point.runtime == "vllm":
-        if "weights_gib" in m and "activation_gib" in m:
+    if "weights_gib" in m:
+        if "activation_gib" in m:
             return Comparison("weights+activation", (m["weights_gib"] + m["activation_gib"]) * GiB,
                               e.per_gpu["weights"] + e.per_gpu["activations"])
-        if "weights_gib" in m:
-            return Comparison("weights", m["weights_gib"] * GiB, e.per_gpu["weights"])
-        return None
+        return Comparison("weights", m["weights_gib"] * GiB, e.per_gpu["weights"])
     for key in ("model_states_gb", "saved_activations_gb", "max_memory_allocated_gib", "max_memory_reserved_gib",
                 "peak_memory_gib", "peak_memory_mb", "nvidia_smi_mib"):
         if key in m:

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..core import presets
-from ..core.estimate import Estimate, estimate
+from ..core.estimate import Estimate
 from ..core.fit import GPUFit, fit_grid
+from ..core.methods import METHOD_IDS, estimate
 from ..core.scenario import Scenario
+from ..core.setup import Setup
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class Result:
     precise: Estimate
     guide: Estimate
     grid: tuple[GPUFit, ...]  # every GPU preset, in preset order
+    # settings the scenario may leave to the runtime: the value in force on the verdict GPU, and why
+    defaults: dict[str, tuple[object, str]]
 
     @property
     def current(self) -> Estimate:
@@ -36,11 +40,18 @@ class Result:
 
 
 def compute(scenario: Scenario, method: str) -> Result:
-    both = {m: estimate(scenario, m) for m in ("precise", "guide")}
+    gpu = presets.gpu(scenario.hardware.verdict_gpu)
+    both = {m: estimate(scenario, m, gpu) for m in METHOD_IDS}
+    setup = Setup(scenario, gpu)
+    defaults: dict[str, tuple[object, str]] = {"flash_attention": setup.flash, "gradient_checkpointing": setup.checkpointing}
+    share = setup.runtime.memory_share(scenario, gpu)
+    if share is not None:
+        defaults["gpu_memory_utilization"] = share
     return Result(
         scenario=scenario,
         method=method,
         precise=both["precise"],
         guide=both["guide"],
         grid=tuple(fit_grid(scenario, method, tuple(presets.gpus()), est=both[method])),
+        defaults=defaults,
     )

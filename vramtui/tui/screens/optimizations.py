@@ -6,6 +6,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.widgets import Checkbox, Input, SelectionList, Static
 
+from ...core.fields import bounds, why_off
 from ...core.scenario import LORA_TARGETS, OPTIMIZERS
 from ..state import Result
 from ..widgets.breakdown import Breakdown
@@ -13,14 +14,10 @@ from ..widgets.choice import Choice
 from ..widgets.form import FieldRow, set_quietly
 from .base import VramScreen
 
-TRAINING_ONLY = "training only — set the mode on Workload (F3)"
-LORA_ONLY = "LoRA / QLoRA only (Workload screen, F3)"
-FULL_ONLY = "full fine-tuning only (Workload screen, F3)"
-NEEDS_DP = "needs data parallel > 1 and a training mode"
-NEEDS_TP = "needs tensor parallel > 1 and a training mode"
-
-INT_FIELDS = {"lora_rank": (1, 4096), "tensor_parallel": (1, 4096), "pipeline_parallel": (1, 4096),
-              "data_parallel": (1, 4096)}
+INT_FIELDS = ("lora_rank", "tensor_parallel", "pipeline_parallel", "data_parallel")
+# what the core says applies (core/fields.py), in screen order
+APPLIES = ("gradient_checkpointing", "optimizer", "loss", "lora_rank", "lora_targets", "zero_stage", "cpu_offload",
+           "tensor_parallel", "data_parallel", "sequence_parallel")
 
 
 class OptimizationsScreen(VramScreen):
@@ -58,8 +55,12 @@ class OptimizationsScreen(VramScreen):
         self.query_one(Breakdown).show(result, self.vram.unit)
         s = result.scenario
         o, mode = s.optimizations, s.workload.mode
-        for name in ("flash_attention", "gradient_checkpointing", "cpu_offload", "sequence_parallel"):
+        for name in ("cpu_offload", "sequence_parallel"):
             set_quietly(self.query_one(f"#{name}", Checkbox), getattr(o, name))
+        for name in ("flash_attention", "gradient_checkpointing"):  # may be left to the runtime
+            value, why = result.defaults[name]
+            set_quietly(self.query_one(f"#{name}", Checkbox), bool(value))
+            self.row(name).set_hint(f"{'on' if value else 'off'} by default: {why}" if getattr(o, name) is None else None)
         for name in ("optimizer", "loss", "zero_stage"):
             set_quietly(self.query_one(f"#{name}", Choice), getattr(o, name))
         for name in INT_FIELDS:
@@ -72,17 +73,8 @@ class OptimizationsScreen(VramScreen):
                 targets.deselect_all()
                 for t in o.lora_targets:
                     targets.select(t)
-        training = mode != "inference"
-        lora = mode in ("lora", "qlora")
-        self.row("gradient_checkpointing").set_reason(None if training else TRAINING_ONLY)
-        self.row("optimizer").set_reason(None if training else TRAINING_ONLY)
-        self.row("loss").set_reason(None if training else TRAINING_ONLY)
-        self.row("lora_rank").set_reason(None if lora else LORA_ONLY)
-        self.row("lora_targets").set_reason(None if lora else LORA_ONLY)
-        self.row("zero_stage").set_reason(None if training and o.data_parallel > 1 else NEEDS_DP)
-        self.row("cpu_offload").set_reason(None if mode == "full" else FULL_ONLY)
-        self.row("data_parallel").set_reason(None if training else TRAINING_ONLY)
-        self.row("sequence_parallel").set_reason(None if training and o.tensor_parallel > 1 else NEEDS_TP)
+        for name in APPLIES:
+            self.row(name).set_reason(why_off(s, name))
 
     @on(Checkbox.Changed)
     def _switch(self, event: Checkbox.Changed) -> None:
@@ -107,7 +99,7 @@ class OptimizationsScreen(VramScreen):
         field = event.input.id
         if field not in INT_FIELDS:
             return
-        lo, hi = INT_FIELDS[field]
+        lo, hi = bounds(field)
         try:
             value = int(event.value.strip())
         except ValueError:

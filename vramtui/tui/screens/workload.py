@@ -6,8 +6,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
+from ...core.fields import why_off
 from ...core.formats import KV_FORMATS, WEIGHT_FORMATS
-from ...core.scenario import MAX_BATCH, MODES, RECIPES, RUNTIMES
+from ...core.recipes import RECIPES as RECIPE_TABLE
+from ...core.runtimes import RUNTIMES
+from ...core.scenario import MAX_BATCH, MODES, RECIPES
 from ...core.units import fmt_tokens, parse_tokens
 from ..state import Result
 from ..widgets.breakdown import Breakdown
@@ -17,8 +20,10 @@ from .base import VramScreen
 
 MODE_LABELS = {"inference": "Inference", "lora": "LoRA fine-tuning", "qlora": "QLoRA (4-bit base + LoRA)",
                "full": "Full fine-tuning"}
-RECIPE_LABELS = {"fp32": "FP32 (4+4+8 B/param)", "amp": "AMP: fp32 params + autocast",
-                 "bf16-mixed": "bf16 + fp32 master (16 B/param)", "bf16-pure": "pure bf16 (bf16 Adam states)"}
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
 
 
 class WorkloadScreen(VramScreen):
@@ -37,12 +42,13 @@ class WorkloadScreen(VramScreen):
                        f"Sequences processed together, 1 to {MAX_BATCH:,}")
         yield FieldRow("Context", Input(fmt_tokens(w.context_length), id="context_length", placeholder="8k"),
                        "Tokens per sequence (prompt + output): 8192, 8k, 32K, 128k")
-        yield FieldRow("Runtime", Choice([(r, r) for r in RUNTIMES], w.runtime, id="runtime"),
-                       "Sets the overhead, activation model and KV block size")
-        yield FieldRow("Recipe", Choice([(RECIPE_LABELS[r], r) for r in RECIPES], w.recipe, id="recipe"),
+        yield FieldRow("Runtime", Choice([(rt.label, rt.id) for rt in RUNTIMES.values()], w.runtime, id="runtime"),
+                       "What runs it: its rules, defaults, overhead and how it lays memory out on the GPUs")
+        yield FieldRow("Recipe", Choice([(RECIPE_TABLE[r].label, r) for r in RECIPES], w.recipe, id="recipe"),
                        "Training precision: bytes per parameter for weights, gradients and optimizer")
-        yield FieldRow("GPU mem util", Input(f"{w.gpu_memory_utilization:g}", id="gpu_memory_utilization", placeholder="0.9"),
-                       "vLLM's gpu_memory_utilization: share of the card it pre-allocates (0–1]")
+        yield FieldRow("GPU mem share", Input(_share(w.gpu_memory_utilization), id="gpu_memory_utilization", placeholder="default"),
+                       "vLLM's gpu_memory_utilization / SGLang's mem_fraction_static: the share of the card it "
+                       "pre-allocates (0–1]; empty: the runtime's default for the GPU")
 
         yield Static("Where the memory goes", classes="section-title")
         yield Breakdown(id="breakdown")
@@ -54,9 +60,12 @@ class WorkloadScreen(VramScreen):
             set_quietly(self.query_one(f"#{name}", Choice), getattr(w, name))
         self._show_number("batch_size", w.batch_size, str)
         self._show_number("context_length", w.context_length, fmt_tokens)
-        self._show_number("gpu_memory_utilization", w.gpu_memory_utilization, lambda v: f"{v:g}")
-        self.row("recipe").set_reason(None if w.mode == "full" else "full fine-tuning only (mode above)")
-        self.row("gpu_memory_utilization").set_reason(None if w.runtime == "vllm" else "vLLM only (runtime above)")
+        self._show_number("gpu_memory_utilization", w.gpu_memory_utilization, _share)
+        for name in ("recipe", "gpu_memory_utilization"):
+            self.row(name).set_reason(why_off(result.scenario, name))
+        share = result.defaults.get("gpu_memory_utilization")
+        self.row("gpu_memory_utilization").set_hint(
+            f"{share[0]:g}: {share[1]}" if share and w.gpu_memory_utilization is None else None)
 
     def _show_number(self, field_id: str, value, fmt) -> None:
         box = self.query_one(f"#{field_id}", Input)
@@ -74,6 +83,8 @@ class WorkloadScreen(VramScreen):
         if field_id == "context_length":
             return parse_tokens(text)
         if field_id == "gpu_memory_utilization":
+            if not text.strip():
+                return None  # the runtime's default
             try:
                 return float(text)
             except ValueError:

@@ -21,6 +21,7 @@ class FieldRow(Widget):
         self.help = help
         self._error: str | None = None
         self._reason: str | None = None
+        self._hint: str | None = None
         if help:
             field.tooltip = help
         if hasattr(field, "compact"):
@@ -37,10 +38,13 @@ class FieldRow(Widget):
             note.update(f"✘ {self._error}")
         elif self._reason:
             note.update(f"⊘ {self._reason}")
+        elif self._hint:
+            note.update(f"⚙ {self._hint}")
         else:
             note.update("")
         self.set_class(bool(self._error), "-invalid")
         self.set_class(bool(self._reason), "-disabled")
+        self.set_class(bool(self._hint) and not self._error and not self._reason, "-hint")
 
     @property
     def error(self) -> str | None:
@@ -49,6 +53,12 @@ class FieldRow(Widget):
     def set_error(self, message: str | None) -> None:
         self._error = message or None
         self._show()
+
+    def set_hint(self, hint: str | None) -> None:
+        """Say where the value in force comes from (a runtime default), without disabling the field."""
+        if hint != self._hint:
+            self._hint = hint or None
+            self._show()
 
     def set_reason(self, reason: str | None) -> None:
         """Grey the field out and say why (or re-enable it with ``None``)."""

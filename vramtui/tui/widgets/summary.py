@@ -80,6 +80,7 @@ class SummaryPanel(Vertical):
         yield Static(id="summary-totals")
         yield Static(id="summary-bar")
         yield Static(id="summary-legend")
+        yield Static(id="summary-warnings")
         yield Static(id="summary-status")
 
     def show_status(self, message: str) -> None:
@@ -107,13 +108,16 @@ class SummaryPanel(Vertical):
             totals.append(f" {gpu_name} +{fmt_bytes(verdict.headroom_bytes, unit)} ({verdict.headroom_pct:.0f}%)")
         else:
             totals.append("✘ DOES NOT FIT", "bold red")
-            needed = f", {verdict.gpus_needed}× TP" if verdict.gpus_needed else ", >8 GPUs"
+            needed = f", needs {verdict.gpus_needed} GPUs" if verdict.gpus_needed else ", >8 GPUs"
             totals.append(f" {gpu_name} −{fmt_bytes(-verdict.headroom_bytes, unit)}{needed}")
         self.query_one("#summary-totals", Static).update(totals)
 
         width = max(10, self.size.width - 2) if self.size.width else 60
         self.query_one("#summary-bar", Static).update(stacked_bar(est.per_gpu, verdict.usable_bytes, width))
         self.query_one("#summary-legend", Static).update(legend(est.per_gpu, unit, short=compact))
+        warn = Text("\n".join(f"⚠ {w}" for w in est.warnings), overflow="ellipsis", no_wrap=compact)
+        self.query_one("#summary-warnings", Static).update(warn)
+        self.set_class(bool(est.warnings), "-warnings")
 
 
 __all__ = ["SummaryPanel", "stacked_bar", "legend"]

@@ -1,0 +1,272 @@
+"""The precise method's components, each a pure function of a ``Setup``.
+
+Each returns its bytes on the busiest GPU together with the formula that produced them, so the text
+shown beside a number is made from the same values as the number. ``docs/method.md`` walks through
+each term and its source.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from . import constants as K
+from .formats import weight_bytes
+from .runtimes import Part
+from .setup import Setup
+from .units import GiB
+
+
+def _ceil_div(a: int | float, b: int) -> int:
+    return int(math.ceil(a / b))
+
+
+@dataclass(frozen=True)
+class Weights(Part):
+    shard: int = 0  # this GPU's share of the weights without ZeRO-3's gathered layers or autocast's cache
+
+
+@dataclass(frozen=True)
+class KVCache(Part):
+    per_token: int = 0  # bytes per token of one sequence on this GPU, all its layers (vLLM capacity uses it)
+
+
+@dataclass(frozen=True)
+class Activations(Part):
+    saved: int = 0  # training: what all layers keep for backward (Korthikanti et al.'s Table 2)
+
+
+@dataclass(frozen=True)
+class States:
+    gradients: int
+    states: int
+    temp: int  # the optimizer step's temporary (torch's foreach implementation)
+    adapters: int
+    head_gradients: int  # the gradients that exist at the start of backward (lm_head's)
+    trainable: int
+    why: dict[str, str]
+    notes: tuple[str, ...] = ()
+
+
+def lora_matrices(setup: Setup) -> list[tuple[int, int]]:
+    """(in, out) of every matrix LoRA adapts in one layer."""
+    m = setup.spec
+    h, q, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
+    inter = m.intermediate_size if not m.is_moe else (
+        m.shared_expert_intermediate_size or (m.moe_intermediate_size or 0) * max(1, m.num_shared_experts))
+    shapes = {
+        "q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
+        "gate_proj": (h, inter), "up_proj": (h, inter), "down_proj": (inter, h),
+    }
+    if not m.mlp_gated:
+        shapes.pop("gate_proj")
+    return [shapes[t] for t in setup.o.lora_targets if t in shapes]
+
+
+def lora_params(setup: Setup) -> int:
+    r = setup.o.lora_rank
+    return setup.spec.num_hidden_layers * sum(r * (i + o) for i, o in lora_matrices(setup))
+
+
+def weights(setup: Setup) -> Weights:
+    m, c, w = setup.spec, setup.counts, setup.w
+    notes: list[str] = []
+    if w.mode == "full":
+        per_param = setup.recipe.param_bytes
+        total, emb, head = c.total * per_param, c.embedding * per_param, c.lm_head * per_param
+        why = f"{c.total:,} params × {per_param} B ({w.recipe} recipe)"
+        if w.weights not in ("fp32", "bf16", "fp16"):
+            notes.append(f"full fine-tuning trains {per_param}-byte weights; the '{w.weights}' format is not used")
+    else:
+        fmt = setup.weight_format
+        total = weight_bytes(m, fmt)
+        keep_bits = fmt.other_bits if fmt.kind == "quant" else 8 * total / max(1, c.total)
+        emb, head = int(c.embedding * keep_bits / 8), int(c.lm_head * keep_bits / 8)
+        bits = 8 * total / max(1, c.total)
+        why = f"{c.total:,} params × {bits:.3f} b/param ({fmt.label}, scales and 16-bit tensors included)"
+        if fmt.id != w.weights:
+            why += f"; {setup.runtime.label} loads {w.weights} as {fmt.id}"
+        if not setup.training:
+            host, host_why = setup.runtime.host_weight_bytes(setup, fmt)
+            if host:
+                total -= host
+                emb = 0
+                why += f"; {host_why}"
+    if setup.pp > 1:  # pipeline stages: the embedding on the first, lm_head (or a tied copy) on the last
+        body = (total - emb - head) * setup.layer_share
+        total = int(body + max(emb, head if head else emb))
+    per_gpu = shard = _ceil_div(total, setup.tp)
+    if setup.zero >= 3:
+        layer = (c.total - c.embedding - c.lm_head) / m.num_hidden_layers
+        param_bytes = setup.recipe.param_bytes if w.mode == "full" else 2
+        gather = int(K.ZERO3_PREFETCH_LAYERS * layer * param_bytes / setup.tp)
+        shard = _ceil_div(shard, setup.dp)
+        per_gpu = shard + gather
+        why += f"; ZeRO-3 shards ÷{setup.dp} + {K.ZERO3_PREFETCH_LAYERS} gathered layers"
+    if w.mode == "full" and setup.recipe.autocast_cache:
+        per_gpu += _ceil_div(c.total * 2, setup.tp * (setup.dp if setup.zero >= 3 else 1))
+        why += "; + bf16 copies held by autocast's weight cache during forward"
+    return Weights(per_gpu, why, tuple(notes), shard=shard)
+
+
+def kv_cache(setup: Setup) -> KVCache:
+    if setup.training:
+        return KVCache(0, "training runs with use_cache=False: no KV cache is kept")
+    m, w, rt = setup.spec, setup.w, setup.runtime
+    fmt = setup.kv_format
+    tokens, batch = setup.kv_tokens, w.batch_size
+    mla = rt.mla_cache(setup) if m.is_mla else None
+    if mla is not None:
+        per_tok_layer, how = mla
+        shard = 1
+    elif m.is_mla:
+        per_tok_layer = m.kv_cache_elems_per_token_layer
+        shard = 1  # the compressed latent is replicated on every tensor-parallel rank (vLLM MLA)
+        how = f"kv_lora_rank + rope dim = {per_tok_layer} (MLA latent)"
+    else:
+        per_tok_layer = m.kv_cache_elems_per_token_layer
+        shard = min(setup.tp, m.kv_heads)  # more TP ranks than KV heads replicate heads
+        how = f"2·{m.kv_heads} kv heads·{m.head_size} head_dim = {per_tok_layer}"
+    windowed = m.windowed_layers
+    win_cells, win_why = rt.window_cells(setup, tokens, batch) if windowed else (None, "")
+    if win_cells is None:  # no window, or the runtime does not honour it
+        win_cells = tokens * batch
+    full = m.num_hidden_layers - windowed
+    cells = full * tokens * batch + windowed * win_cells  # layer-cells over all layers and sequences
+    per_gpu = cells * per_tok_layer * setup.layer_share / shard
+    per_token = int(per_tok_layer * m.num_hidden_layers * setup.layer_share / shard * fmt.bytes_per_elem)
+    why = (f"{how} × {m.num_hidden_layers} layers × {tokens:,} tokens × batch {batch} × "
+           f"{fmt.bytes_per_elem:g} B ({fmt.label})")
+    if windowed:
+        why += f"; {windowed} layers: {win_why}"
+    if tokens != w.context_length:
+        why += f"; rounded up to {setup.kv_block}-token blocks"
+    if fmt.id != w.kv_cache:
+        why += f"; {rt.label} allocates {fmt.id} instead of {w.kv_cache}"
+    return KVCache(int(math.ceil(per_gpu * fmt.bytes_per_elem)), why, per_token=per_token)
+
+
+def training_activations(setup: Setup) -> Activations:
+    m, w, o = setup.spec, setup.w, setup.o
+    h, q, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
+    inter, router = m.mlp_width
+    heads = m.num_attention_heads
+    tokens = w.batch_size * w.context_length
+    scale = setup.act_bytes / 2
+    flash = setup.flash_attention
+    # HF Llama-style layer, bf16, sdpa: saved bytes per token (allocator trace of transformers' layer)
+    per_tok = 20 * h + (8 if m.mlp_gated else 4) * inter + 4 * kv + 4 * heads + 8 + 4 * router
+    if w.mode in ("lora", "qlora"):
+        # frozen matrices need no saved input: drop the normed inputs of q/k/v and of the MLP,
+        # o_proj's input and down_proj's input; add peft's fp32 copy of each adapted input
+        per_tok -= 4 * h + 2 * q + 2 * inter
+        per_tok += sum(4 * i + 4 * o.lora_rank for i, _ in lora_matrices(setup))
+    per_tok = int(per_tok * scale)
+    seq2 = 0 if flash else w.batch_size * heads * w.context_length ** 2
+    layers = m.num_hidden_layers
+    # TP splits a layer's activations over t GPUs but for the norms' and blocks' inputs, which every
+    # GPU keeps unless sequence parallelism splits them too (constants.TP_REPLICATED_ACT_BYTES)
+    tp, split_all = setup.tp, setup.tp == 1 or o.sequence_parallel
+    whole = 0 if split_all else min(per_tok, int(K.TP_REPLICATED_ACT_BYTES * h * scale))
+    layer_tok = whole + (per_tok - whole) / tp  # one layer's saved bytes per token on one GPU
+    # stored: what every layer keeps for backward, as Korthikanti et al.'s Table 2 counts it;
+    # transient: what the one layer that backward is working on adds
+    if setup.gradient_checkpointing:
+        # full recomputation stores each layer's input, 2 B x h per token (Table 2's "sbh(2)"),
+        # and rebuilds one layer's activations at a time
+        stored = layers * tokens * 2 * h * scale / (tp if split_all else 1)
+        transient = tokens * layer_tok + seq2 * K.EAGER_SCORE_BYTES / tp
+        how = "checkpointing: each layer's input + one layer recomputed"
+    else:
+        stored = layers * (tokens * layer_tok + seq2 * K.EAGER_SAVED_SCORE_BYTES / tp)
+        transient = seq2 * (K.EAGER_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES) / tp
+        how = f"{per_tok} B per token per layer saved for backward"
+    if tp > 1:
+        how += (f", ÷{tp} by tensor parallelism" + ("" if split_all else
+                f" but {whole} B per token per layer (norm and block inputs) kept whole on every GPU"))
+    per_logit = K.LOSS_LOGIT_BYTES[o.loss]
+    if o.loss == "chunked":
+        chunk = 1 << max(0, math.ceil(tokens / math.ceil(m.vocab_size / h)) - 1).bit_length()
+        loss_tokens = min(tokens, chunk)
+        loss_how = f"fused cross-entropy: a {loss_tokens:,}-token chunk × vocab × {per_logit} B"
+    else:
+        loss_tokens = tokens
+        loss_how = f"loss logits tokens × vocab × {per_logit} B ({o.loss}: logits, log-probs, gradient)"
+    logits = loss_tokens * m.vocab_size * per_logit
+    why = (f"{how} × {layers} layers × {tokens:,} tokens"
+           + ("" if flash else f" + eager attention batch·heads·seq²·{K.EAGER_SAVED_SCORE_BYTES} B per layer")
+           + f" + {loss_how}")
+    return Activations(int(stored + transient + logits), why, saved=int(stored))
+
+
+def training_states(setup: Setup) -> States:
+    """Per GPU: gradients, persistent optimizer states (+ master), the step's temporary, adapters."""
+    m, w, o = setup.spec, setup.w, setup.o
+    opt, recipe = o.optimizer, setup.recipe
+    if w.mode == "full":
+        trainable = setup.counts.total
+        grad_b = recipe.grad_bytes
+        state_b: float = K.OPTIMIZER_STATE_BYTES[opt][recipe.states]
+        master = recipe.master_bytes
+    else:
+        trainable = lora_params(setup)
+        grad_b, state_b, master = 4, K.OPTIMIZER_STATE_BYTES[opt]["fp32"], 0  # peft adapters are fp32
+    if opt == "adafactor":
+        # factored second moment: (rows + cols) fp32 values per h×x matrix = 4/x + 4/h ≤ 8/h B/param
+        state_b = 8 / m.hidden_size
+    zero, dp = setup.zero, setup.dp
+    temp_b = K.FOREACH_TEMP_STATES[opt] * (state_b / max(1, K.OPTIMIZER_STATES[opt])) if zero == 0 else 0
+    params_here = trainable * setup.layer_share / setup.tp
+    grads = params_here * grad_b
+    states = params_here * (state_b + master)
+    temp = params_here * temp_b
+    head = (setup.counts.lm_head or setup.counts.embedding) * grad_b / setup.tp if w.mode == "full" else grads
+    adapters = params_here * 4 if w.mode in ("lora", "qlora") else 0
+    if zero >= 1:
+        states /= dp
+        temp /= dp
+    if zero >= 2:
+        grads /= dp
+        head /= dp
+    if zero >= 3:
+        adapters /= dp  # ZeRO-3 / FSDP shards the trainable adapter weights too
+    notes: list[str] = []
+    if o.cpu_offload and w.mode == "full":
+        states = temp = 0
+        if zero >= 2:
+            grads = head = 0
+        notes.append("CPU offload keeps optimizer states (and sharded gradients) in host RAM")
+    tp = f" ÷ {setup.tp} (TP)" if setup.tp > 1 else ""
+    pp = f" × {setup.layer_share:.3g} (this stage's layers)" if setup.pp > 1 else ""
+    why = {
+        "gradients": f"{trainable:,} trainable params × {grad_b} B{tp}{pp}" + (f" ÷ {dp} (ZeRO-{zero})" if zero >= 2 else ""),
+        "optimizer_states": (
+            f"{trainable:,} × ({state_b:g} B {opt} states" + (f" + {master} B fp32 master" if master else "")
+            + (f" + {temp_b:g} B foreach step temporary" if temp_b else "") + f"){tp}{pp}"
+            + (f" ÷ {dp} (ZeRO-{zero})" if zero >= 1 else "")),
+    }
+    if adapters:
+        why["adapters"] = (f"LoRA r={o.lora_rank} on {', '.join(o.lora_targets)}: {trainable:,} params × 4 B (fp32)"
+                           f"{tp}{pp}" + (f" ÷ {dp} (ZeRO-3)" if zero >= 3 else ""))
+    return States(int(grads), int(states), int(temp), int(adapters), int(min(head, grads)), trainable, why, tuple(notes))
+
+
+def training_peak(act: Activations, st: States) -> tuple[dict[str, int], str]:
+    """The components resident at the training step's peak, and which moment it is.
+
+    Saved activations and parameter gradients never coexist in full: backward frees each layer's
+    activations as it allocates that layer's gradients (zero_grad(set_to_none=True), no gradient
+    accumulation), so the peak is the larger of two moments: the start of backward (all
+    activations + the loss logits + lm_head's gradient) and the optimizer step (all gradients +
+    the step's temporary). Checked against PEFT's full fine-tuning run of Llama-3.2-3B
+    (validation/points/vllm_hf.toml), where summing both overestimated by 40 %.
+    """
+    backward = act.bytes + st.head_gradients
+    step = st.gradients + st.temp
+    if backward >= step:
+        return ({"activations": act.bytes, "gradients": st.head_gradients, "optimizer_states": st.states},
+                f"peak at the start of backward; the {st.gradients / GiB:.2f} GiB of gradients are allocated as "
+                f"activations are freed, and the optimizer step needs less ({(step - backward) / GiB:+.2f} GiB)")
+    return ({"activations": 0, "gradients": st.gradients, "optimizer_states": st.states + st.temp},
+            f"peak at the optimizer step (gradients + step temporary); the {act.bytes / GiB:.2f} GiB of activations "
+            "are freed by then")

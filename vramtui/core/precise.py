@@ -1,0 +1,55 @@
+"""The ``precise`` method: architecture- and runtime-aware memory per component.
+
+It composes the pure component functions of ``components.py`` over one ``Setup`` (the scenario on
+one GPU, defaults resolved by the runtime); nothing here holds state between steps.
+"""
+
+from __future__ import annotations
+
+from . import components as C
+from .estimate import COMPONENTS, Estimate
+from .rules import warnings
+from .setup import Setup
+
+
+def precise_estimate(setup: Setup) -> Estimate:
+    per = dict.fromkeys(COMPONENTS, 0)
+    why: dict[str, str] = {}
+    notes: list[str] = []
+    w = C.weights(setup)
+    kv = C.kv_cache(setup)
+    per["weights"], per["kv_cache"] = w.bytes, kv.bytes
+    why["weights"], why["kv_cache"] = w.why, kv.why
+    notes += w.notes
+    model_states, saved, trainable = w.shard, 0, 0
+    if setup.training:
+        act = C.training_activations(setup)
+        st = C.training_states(setup)
+        peak, moment = C.training_peak(act, st)
+        per.update(peak)
+        per["adapters"] = st.adapters
+        why["activations"] = act.why
+        why.update(st.why)
+        notes += [*st.notes, moment]
+        model_states += st.gradients + st.states + st.adapters
+        saved, trainable = act.saved, st.trainable
+    else:
+        act_part = setup.runtime.inference_activations(setup)
+        per["activations"], why["activations"] = act_part.bytes, act_part.why
+        notes += act_part.notes
+    head = setup.runtime.overhead(setup, per)
+    per["overhead"], why["overhead"] = head.bytes, head.why
+    return Estimate(
+        method="precise",
+        parameters=setup.counts.total,
+        gpus=setup.o.gpus,
+        per_gpu=per,
+        why=why,
+        notes=tuple(notes),
+        warnings=tuple(warnings(setup.s)),
+        gpu=setup.gpu.id,
+        kv_bytes_per_token=kv.per_token,
+        trainable_parameters=trainable,
+        model_states_per_gpu=model_states,
+        saved_activations_per_gpu=saved,
+    )

@@ -1,0 +1,45 @@
+"""Setups that cannot run (refused) and setups that run but not as the numbers suggest (warned).
+
+The runtime rules live in each runtime module; this module adds the ones that hold whatever the
+runtime, and is the one place the scenario, the CLI and the TUI ask. ``docs/method.md`` has the table.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .formats import kv_format, weight_format
+from .runtimes import Finding, runtime
+from .units import fmt_tokens
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
+
+
+class Refused(ValueError):
+    """A setup the runtime cannot run; the message names both settings."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.message)
+        self.finding = finding
+
+
+def refusals(s: Scenario) -> list[Finding]:
+    return runtime(s.workload.runtime).refusals(s, weight_format(s.workload.weights), kv_format(s.workload.kv_cache))
+
+
+def check(s: Scenario) -> None:
+    """Raise ``Refused`` with the first rule the scenario breaks."""
+    found = refusals(s)
+    if found:
+        raise Refused(found[0])
+
+
+def warnings(s: Scenario) -> list[str]:
+    w, m = s.workload, s.model.spec
+    out = runtime(w.runtime).warnings(s, weight_format(w.weights))
+    if w.context_length > m.max_position_embeddings:
+        out.append(f"workload.context_length = {fmt_tokens(w.context_length)} is beyond {m.name}'s trained context of "
+                   f"{fmt_tokens(m.max_position_embeddings)} (max_position_embeddings): without RoPE scaling the "
+                   "model degrades past it")
+    return out

@@ -1,0 +1,175 @@
+"""What a runtime is to the estimator: the rules it enforces, its defaults, and how it lays memory out.
+
+A runtime module subclasses ``Runtime`` and overrides what differs; the estimator, the fit grid, the
+validation set, the CLI and the screens ask the runtime instead of comparing its name. Every rule
+and default cites the runtime's own source or documentation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Hashable, Mapping
+
+from ..formats import KVFormat, WeightFormat
+from ..units import MiB
+
+if TYPE_CHECKING:
+    from ..presets import GPUSpec
+    from ..scenario import Scenario
+    from ..setup import Setup
+
+ALL_MODES = ("inference", "lora", "qlora", "full")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One component: its bytes on the busiest GPU and the formula that gave them."""
+
+    bytes: int
+    why: str = ""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A setup the runtime refuses (or warns about): the settings involved and why, with a source."""
+
+    fields: tuple[str, ...]  # key paths, the first is the one to flag ("workload.mode")
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def setting(path: str, value: object) -> str:
+    return f"{path} = {value}"
+
+
+class Runtime:
+    """Defaults are transformers-like; each runtime overrides what its engine does differently."""
+
+    id: ClassVar[str]
+    label: ClassVar[str]
+    summary: ClassVar[str]  # one line for help text and the runtime table
+    source: ClassVar[str]  # where its rules come from (docs page or source tree)
+
+    modes: ClassVar[tuple[str, ...]] = ("inference",)
+    modes_reason: ClassVar[str] = "it serves models; it does not train them"
+    # weight-format kinds it loads as they are ("float", "quant", "gguf", "nominal")
+    weight_kinds: ClassVar[tuple[str, ...]] = ("float", "quant", "nominal")
+    kv_formats: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16")
+    kv_reason: ClassVar[str] = ""
+    # how more than one GPU shares a model: "tensor" (each layer split, TP) or "layers" (whole layers per GPU)
+    multi_gpu: ClassVar[str] = "tensor"
+    multi_gpu_reason: ClassVar[str] = ""
+    measurable: ClassVar[bool] = False  # `vramtui measure` can build and run it (transformers models)
+    preallocates: ClassVar[bool] = False  # takes a share of the card up front and fills it with KV cache
+    memory_share_label: ClassVar[str] = ""  # what the workload's gpu_memory_utilization means here
+    # memory outside the framework's counters per GPU (CUDA context, libraries), and allocator slack
+    context_mib: ClassVar[int] = 500
+    context_source: ClassVar[str] = ""
+    slack: ClassVar[tuple[float, float]] = (0.0, 0.10)  # (inference, training) share of allocated bytes
+
+    # --- what it accepts ----------------------------------------------------------------------
+    def refusals(self, s: Scenario, weights: WeightFormat, kv: KVFormat) -> list[Finding]:
+        """Setups this runtime cannot run, each naming both settings."""
+        w, o = s.workload, s.optimizations
+        rt = setting("workload.runtime", self.id)
+        out: list[Finding] = []
+        if w.mode not in self.modes:
+            out.append(Finding(("workload.mode", "workload.runtime"),
+                               f"{setting('workload.mode', w.mode)} is not possible with {rt}: {self.modes_reason}"))
+        if w.mode != "full":  # full fine-tuning trains 16/32-bit weights whatever the file's format
+            why = self.weight_refusal(weights)
+            if why:
+                out.append(Finding(("workload.weights", "workload.runtime"),
+                                   f"{setting('workload.weights', weights.id)} is not possible with {rt}: {why}"))
+        if not s.is_training and kv.id not in self.kv_formats:
+            out.append(Finding(("workload.kv_cache", "workload.runtime"),
+                               f"{setting('workload.kv_cache', kv.id)} is not possible with {rt}: its KV-cache types "
+                               f"are {', '.join(self.kv_formats)}{'; ' + self.kv_reason if self.kv_reason else ''}"))
+        if self.multi_gpu == "layers" and o.tensor_parallel > 1:
+            out.append(Finding(("optimizations.tensor_parallel", "workload.runtime"),
+                               f"{setting('optimizations.tensor_parallel', o.tensor_parallel)} is not possible with {rt}: "
+                               f"{self.multi_gpu_reason}; set pipeline_parallel to the GPU count instead"))
+        return out
+
+    def weight_refusal(self, fmt: WeightFormat) -> str | None:
+        """Why it cannot load weights of this format (None: it can)."""
+        return None if fmt.kind in self.weight_kinds else f"it does not load {fmt.label} weights"
+
+    def warnings(self, s: Scenario, weights: WeightFormat) -> list[str]:
+        """Setups it runs, but not as the numbers might suggest."""
+        return []
+
+    # --- defaults -------------------------------------------------------------------------------
+    def flash_attention_default(self, s: Scenario) -> tuple[bool, str]:
+        """(on?, why) when the scenario leaves flash_attention unset."""
+        return True, "memory-efficient attention (SDPA / FlashAttention) is the default"
+
+    def checkpointing_default(self, s: Scenario) -> tuple[bool, str]:
+        return False, "off unless asked for"
+
+    def memory_share(self, s: Scenario, gpu: GPUSpec) -> tuple[float, str] | None:
+        """The share of the card it pre-allocates (gpu_memory_utilization / mem_fraction_static), if any."""
+        return None
+
+    def gpu_key(self, gpu: GPUSpec) -> Hashable:
+        """What about a GPU changes this runtime's estimate (None: nothing); the fit grid memoises on it."""
+        return None
+
+    def multi_gpu_field(self, s: Scenario) -> str:
+        """The parallelism setting that spreads this scenario over more GPUs."""
+        return "pipeline_parallel" if self.multi_gpu == "layers" else "tensor_parallel"
+
+    # --- memory layout --------------------------------------------------------------------------
+    def load_format(self, fmt: WeightFormat) -> WeightFormat:
+        """The format the weights take in GPU memory once loaded (transformers dequantizes GGUF)."""
+        return fmt
+
+    def kv_cache_type(self, setup: Setup) -> str:
+        """The KV-cache type it really allocates for the scenario's ``kv_cache``."""
+        return setup.w.kv_cache
+
+    def host_weight_bytes(self, setup: Setup, fmt: WeightFormat) -> tuple[int, str]:
+        """Weights it keeps in host RAM even when every layer is offloaded, and why."""
+        return 0, ""
+
+    def kv_block_tokens(self, setup: Setup) -> int:
+        """Tokens per KV allocation unit; the KV cache is flat inside a block (the fit solvers use it)."""
+        return 1
+
+    def window_cells(self, setup: Setup, tokens: int, batch: int) -> tuple[int | None, str]:
+        """KV cells one sliding-window layer holds for ``batch`` sequences of ``tokens`` (None: the
+        window is not honoured, the layer caches every token), and why."""
+        window = setup.spec.sliding_window or tokens
+        return min(tokens, window) * batch, f"sliding-window layers hold ≤ {window:,} tokens"
+
+    def mla_cache(self, setup: Setup) -> tuple[int, str] | None:
+        """(elements per token per layer, how) when it caches MLA keys/values other than as the latent."""
+        return None
+
+    def inference_activations(self, setup: Setup) -> Part:
+        raise NotImplementedError
+
+    def compute_buffer_per_gpu(self) -> bool:
+        """Whether every GPU holds a whole activation/compute buffer (layer split) instead of a shard."""
+        return self.multi_gpu == "layers"
+
+    def overhead(self, setup: Setup, per: Mapping[str, int]) -> Part:
+        """Memory outside the framework's counters, given the other components on this GPU."""
+        allocated = sum(per.values())
+        slack = self.slack[1 if setup.training else 0]
+        nccl = setup.nccl_mib
+        why = f"{self.context_mib} MiB CUDA context + runtime ({self.label})"
+        why += f" + {nccl} MiB NCCL" if nccl else ""
+        why += f" + {slack:.0%} allocator slack" if slack else ""
+        return Part((self.context_mib + nccl) * MiB + int(allocated * slack), why)
+
+    def usable_bytes(self, s: Scenario, gpu: GPUSpec) -> int:
+        """What the scenario may occupy on this card."""
+        return gpu.usable_bytes
+
+    def kv_capacity_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int) -> int | None:
+        """KV tokens a pre-allocating runtime reserves on this card (None: it allocates what is asked)."""
+        return None

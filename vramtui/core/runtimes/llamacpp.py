@@ -1,0 +1,116 @@
+"""llama.cpp (``llama-server`` / ``llama-cli``, CUDA backend): GGUF weights, whole layers per GPU.
+
+Buffers as its logs print them: model buffers per device (the token-embedding table on the host),
+the KV cache padded to its cell padding, one compute buffer per device sized for one micro-batch
+(n_ubatch) against the whole context.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from .. import constants as K
+from ..formats import KVFormat, WeightFormat, token_embedding_bytes
+from ..units import GiB
+from .base import Finding, Part, Runtime, setting
+
+if TYPE_CHECKING:
+    from ..scenario import Scenario
+    from ..setup import Setup
+
+QUANTIZED_KV = ("q8_0", "q4_0")
+# llama-model.cpp: the architectures whose graphs use sliding-window attention (hparams.swa_type set),
+# by Hugging Face model_type. Others (LLM_ARCH_LLAMA, which Mistral 7B v0.1 converts to, Starcoder2,
+# Qwen2) cache every token in every layer even when config.json names a window.
+# (src/models/<arch>.cpp @ 4df29be; Phi3 turns its window off on purpose)
+SWA_MODEL_TYPES = frozenset({"gemma2", "gemma3", "gemma3_text", "gemma3n", "gemma4", "cohere2", "gpt_oss", "llama4",
+                             "exaone4"})
+
+
+class LlamaCpp(Runtime):
+    id = "llama.cpp"
+    label = "llama.cpp"
+    summary = "llama.cpp server/CLI: GGUF weights, layers split across GPUs, host RAM for the rest"
+    source = "https://github.com/ggml-org/llama.cpp"
+    modes_reason = "llama.cpp runs inference (its server and CLI); train with transformers (PEFT/TRL)"
+    weight_kinds = ("gguf", "float", "nominal")
+    # common/arg.cpp kv_cache_types: f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1; no fp8
+    kv_formats = ("fp32", "fp16", "bf16", "q8_0", "q4_0")
+    kv_reason = "llama.cpp has no fp8 cache type"
+    multi_gpu = "layers"
+    multi_gpu_reason = "llama.cpp splits a model across GPUs by whole layers (--split-mode layer, the default)"
+    # the process holds 0.25-0.45 GiB per GPU beyond its model/KV/compute buffers on Linux (CUDA context,
+    # cuBLAS handles), from the gap between nvidia-smi and the printed buffers in the logs of
+    # validation/points/llamacpp.toml; 350 MiB is the middle
+    context_mib = 350
+    slack = (0.0, 0.0)  # ggml allocates each buffer once
+
+    def weight_refusal(self, fmt: WeightFormat) -> str | None:
+        if fmt.kind in self.weight_kinds or fmt.id == "mxfp4":  # GGUF has an MXFP4 type (gpt-oss)
+            return None
+        return (f"llama.cpp reads GGUF files, whose tensors are ggml types (F16, BF16, Q8_0, Q4_K, MXFP4, ...), "
+                f"not {fmt.label}; pick the GGUF quantization instead")
+
+    def refusals(self, s: Scenario, weights: WeightFormat, kv: KVFormat) -> list[Finding]:
+        out = super().refusals(s, weights, kv)
+        if not s.is_training and kv.id in QUANTIZED_KV and s.optimizations.flash_attention is False:
+            out.append(self.quantized_kv_finding(kv))
+        return out
+
+    def quantized_kv_finding(self, kv: KVFormat) -> Finding:
+        # src/llama-context.cpp: "V cache quantization requires flash_attn" (the context is not created)
+        return Finding(("optimizations.flash_attention", "workload.kv_cache"),
+                       f"{setting('optimizations.flash_attention', 'false')} is not possible with "
+                       f"{setting('workload.kv_cache', kv.id)} in {self.label}: a quantized V cache requires "
+                       "flash attention (llama-context.cpp)")
+
+    def flash_attention_default(self, s: Scenario) -> tuple[bool, str]:
+        # common/arg.cpp: -fa defaults to "auto", on where the backend supports it (every CUDA GPU)
+        return True, "llama.cpp's -fa auto turns flash attention on where the GPU supports it"
+
+    def kv_block_tokens(self, setup: Setup) -> int:
+        # src/llama-context.cpp @ 4df29be: "cparams.n_ctx = GGML_PAD(cparams.n_ctx, 256)" (and each slot's
+        # share when the cache is not unified); the cache itself is created with n_pad = 1
+        return K.LLAMACPP_CTX_PAD
+
+    def window_cells(self, setup: Setup, tokens: int, batch: int) -> tuple[int | None, str]:
+        m = setup.spec
+        if m.model_type not in SWA_MODEL_TYPES:
+            name = m.model_type or "this model's"
+            return None, f"llama.cpp's {name} graph has no sliding window: every layer caches every token"
+        # src/llama-kv-cache-iswa.cpp @ 4df29be: "size_swa = GGML_PAD(std::min(size_base,
+        # hparams.n_swa*(unified ? n_seq_max : 1) + n_ubatch), 256)"; llama-server's slots share one cache
+        block = setup.kv_block
+        n_ub = self.ubatch(setup)[0]
+        cells = math.ceil(min(tokens * batch, m.sliding_window * batch + n_ub) / block) * block  # type: ignore[operator]
+        return cells, f"sliding-window layers hold window × seqs + n_ubatch = {cells:,} cells (llama.cpp iSWA cache)"
+
+    def host_weight_bytes(self, setup: Setup, fmt: WeightFormat) -> tuple[int, str]:
+        if setup.spec.tie_word_embeddings:
+            # a tied model's output layer still needs that matrix on the GPU
+            return 0, ""
+        host = token_embedding_bytes(setup.spec, fmt)
+        return host, f"token embeddings ({host / GiB:.2f} GiB) stay in host RAM (llama.cpp's input layer runs on the CPU)"
+
+    def ubatch(self, setup: Setup) -> tuple[int, str]:
+        """Tokens per micro-batch (n_ubatch), which sizes the compute buffer, and where it comes from."""
+        return K.LLAMACPP_UBATCH, "n_ubatch"
+
+    def inference_activations(self, setup: Setup) -> Part:
+        m, w = setup.spec, setup.w
+        h = m.hidden_size
+        n_ub, ub_name = self.ubatch(setup)
+        ub = min(n_ub, w.batch_size * w.context_length)
+        n_ctx = setup.kv_tokens * w.batch_size
+        logits = ub * (m.vocab_size + h) * 4
+        flash = setup.flash_attention
+        attn = 0 if flash else (ub * n_ctx * m.num_attention_heads * 4 + ub * n_ctx * 4 + ub * K.LLAMACPP_NOFA_HIDDEN * h * 4)
+        why = (f"compute buffer: max({ub_name} {ub} × (vocab + hidden) × 4 B logits"
+               + ("" if flash else f", {ub_name} × n_ctx × heads × 4 B scores") + ")")
+        if setup.pp > 1:
+            why += "; every GPU of the layer split holds its own compute buffer"
+        return Part(max(logits, attn), why)
+
+
+RUNTIME = LlamaCpp()

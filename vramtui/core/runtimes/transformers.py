@@ -1,0 +1,111 @@
+"""Hugging Face transformers, with PEFT, TRL and bitsandbytes for training.
+
+Inference is ``model.generate()``: the whole prompt in one forward, so one layer's prefill is the
+transient peak. Training follows PEFT/TRL's defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from .. import constants as K
+from ..formats import WEIGHT_FORMATS, KVFormat, WeightFormat
+from .base import ALL_MODES, Finding, Part, Runtime, setting
+
+if TYPE_CHECKING:
+    from ..scenario import Scenario
+    from ..setup import Setup
+
+
+class Transformers(Runtime):
+    id = "transformers"
+    label = "transformers"
+    summary = "Hugging Face transformers (+ PEFT, TRL, bitsandbytes for training)"
+    source = "https://github.com/huggingface/transformers"
+    modes = ALL_MODES
+    measurable = True
+    weight_kinds = ("float", "quant", "nominal", "gguf")
+    # transformers 5.x cache_implementation="quantized": quanto (2/4 bit), HQQ (1-8 bit) and an fp8 backend
+    # (float8_e4m3fn, one scale per tensor; src/transformers/cache_utils.py); ggml's block types are not among them
+    kv_formats = ("fp32", "fp16", "bf16", "fp8")
+    kv_reason = "q8_0/q4_0 are llama.cpp's block types"
+    # the CUDA context torch creates on first use (driver + cuBLAS/cuDNN kernels loaded lazily, CUDA >=
+    # 11.7 lazy loading): PyTorch's "CUDA semantics" notes and forum reports put it at 300-600 MiB
+    # depending on GPU and driver; 500 MiB is the middle of that range.
+    context_mib = 500
+    # caching-allocator slack (reserved − allocated) as a share of what is allocated: nvidia-smi reads
+    # 6-50 % above max_memory_allocated in training; inference with few, long-lived tensors sits low.
+    slack = (0.05, 0.10)
+
+    def refusals(self, s: Scenario, weights: WeightFormat, kv: KVFormat) -> list[Finding]:
+        out = super().refusals(s, weights, kv)
+        if s.workload.mode == "qlora" and s.optimizations.tensor_parallel > 1:
+            # bitsandbytes keeps a 4-bit weight as one flat packed tensor of blocks with its quant_state
+            # (bitsandbytes/nn/modules.py, Params4bit), which a tensor-parallel plan cannot slice by rows or
+            # columns; multi-GPU QLoRA spreads whole layers (device_map="auto") or shards with FSDP
+            # (bitsandbytes docs, "FSDP-QLoRA": bnb_4bit_quant_storage)
+            out.append(Finding(("optimizations.tensor_parallel", "workload.mode"),
+                               f"{setting('optimizations.tensor_parallel', s.optimizations.tensor_parallel)} is not "
+                               f"possible with {setting('workload.mode', 'qlora')}: bitsandbytes 4-bit layers cannot "
+                               "be split by tensor parallelism; use pipeline_parallel (device_map) or ZeRO-3/FSDP"))
+        if weights.kind == "gguf" and s.is_training and s.workload.mode != "full":
+            out.append(Finding(("workload.weights", "workload.mode"),
+                               f"{setting('workload.weights', weights.id)} is not possible with "
+                               f"{setting('workload.mode', s.workload.mode)}: transformers dequantizes GGUF files on "
+                               "load, so the base would be 16-bit; choose bf16 (LoRA) or nf4 (QLoRA)"))
+        return out
+
+    def warnings(self, s: Scenario, weights: WeightFormat) -> list[str]:
+        if weights.kind == "gguf" and not s.is_training:
+            return [f"transformers dequantizes GGUF {weights.id} weights on load (docs: gguf.md): they take 16 bits "
+                    "per weight in GPU memory, not the file's size"]
+        return []
+
+    def load_format(self, fmt: WeightFormat) -> WeightFormat:
+        # "the GGUF file is dequantized to fp32 ... then cast to torch_dtype" (transformers docs, gguf.md)
+        return WEIGHT_FORMATS["bf16"] if fmt.kind == "gguf" else fmt
+
+    def checkpointing_default(self, s: Scenario) -> tuple[bool, str]:
+        if s.workload.mode == "qlora":
+            # peft/utils/other.py: prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+            return True, "on: PEFT's prepare_model_for_kbit_training enables it for QLoRA by default"
+        return False, "off: transformers' Trainer enables it only when asked (gradient_checkpointing=False)"
+
+    def multi_gpu_field(self, s: Scenario) -> str:
+        # QLoRA on several GPUs spreads whole layers (device_map="auto"); bitsandbytes has no TP plan
+        return "pipeline_parallel" if s.workload.mode == "qlora" else "tensor_parallel"
+
+    def mla_cache(self, setup: Setup) -> tuple[int, str] | None:
+        m = setup.spec
+        # transformers' DeepseekV3Attention caches the decompressed K and V of every head
+        per = m.num_attention_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)  # type: ignore[operator]
+        return per, f"heads·(qk+v head dims) = {per} (transformers stores MLA decompressed)"
+
+    def inference_activations(self, setup: Setup) -> Part:
+        m, w = setup.spec, setup.w
+        h, q, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
+        inter, router = m.mlp_width
+        batch, ctx = w.batch_size, w.context_length
+        a = 4 if setup.weight_format.id == "fp32" else 2
+        tokens = batch * ctx
+        if m.is_moe:
+            per_expert = math.ceil(tokens * m.num_experts_per_tok / m.num_experts)
+            shared = m.shared_expert_intermediate_size or (m.moe_intermediate_size or 0) * m.num_shared_experts
+            mats = 3 if m.mlp_gated else 2
+            mlp = (tokens * h * a + per_expert * mats * (m.moe_intermediate_size or 0) * a + tokens * mats * shared * a
+                   + tokens * router * 4)
+        else:
+            mlp = tokens * (3 if m.mlp_gated else 2) * inter * a
+        attn = tokens * (2 * q + 2 * kv) * a
+        layer = tokens * 2 * h * a + max(attn, mlp)
+        flash = setup.flash_attention
+        scores = 0 if flash else batch * m.num_attention_heads * ctx * ctx * K.EAGER_SCORE_BYTES
+        logits = batch * m.vocab_size * 4
+        why = (f"one layer's prefill peak over {tokens:,} tokens (hidden, q/k/v, MLP intermediates)"
+               + ("" if flash else f" + eager scores batch·heads·seq²·{K.EAGER_SCORE_BYTES} B")
+               + " + last-position logits × vocab × 4 B")
+        return Part(math.ceil((layer + scores) / setup.tp) + logits, why)
+
+
+RUNTIME = Transformers()

@@ -1,0 +1,106 @@
+"""vLLM (V1 engine, ``vllm serve``): paged KV cache in the share of the card it pre-allocates.
+
+Its start-up profile run decides the activation peak; the batch it profiles depends on the GPU
+(``EngineArgs`` defaults in ``vllm/engine/arg_utils.py``), so the estimate takes the GPU as input.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Hashable, Mapping
+
+from .. import constants as K
+from ..units import GiB
+from .base import Part, Runtime
+
+if TYPE_CHECKING:
+    from ..presets import GPUSpec
+    from ..scenario import Scenario
+    from ..setup import Setup
+
+# vllm/engine/arg_utils.py, EngineArgs.get_batch_defaults (vLLM 0.33.0): `vllm serve` defaults to
+# max_num_batched_tokens / max_num_seqs of 16384 / 1024 on GPUs of >= 160 GiB, 8192 / 1024 on GPUs of
+# >= 70 GiB "and 'a100' not in device_name" (vLLM PR #17885: large batches reduced A100 throughput),
+# 2048 / 256 elsewhere. Its profile run samples min(tokens, seqs) rows (gpu_model_runner.py).
+SERVE_TIERS = ((160 * GiB, False, 16384, 1024), (70 * GiB, True, 8192, 1024))  # (memory from, not A100, tokens, seqs)
+SERVE_SMALL = (2048, 256)
+# vllm/config/cache.py (0.33.0): block_size defaults to 16 tokens; gpu_memory_utilization to 0.92
+# ("Field(default=0.92, gt=0, le=1)"; releases before it used 0.9)
+BLOCK_TOKENS = 16
+GPU_MEMORY_UTILIZATION = 0.92
+
+
+class VLLM(Runtime):
+    id = "vllm"
+    label = "vLLM"
+    summary = "vLLM server (V1 engine): paged KV cache in a pre-allocated share of the card"
+    source = "https://github.com/vllm-project/vllm"
+    modes_reason = "vLLM is an inference and serving engine; train with transformers (PEFT/TRL) instead"
+    weight_kinds = ("float", "quant", "nominal", "gguf")
+    # vllm/config/cache.py CacheDType: "auto" (the model's dtype), "fp8", "fp8_e4m3", "fp8_e5m2"
+    kv_formats = ("fp32", "fp16", "bf16", "fp8")
+    kv_reason = "--kv-cache-dtype is auto (the model's dtype) or fp8; q8_0/q4_0 are llama.cpp's"
+    preallocates = True
+    memory_share_label = "gpu_memory_utilization: the share of the card vLLM may use, KV cache included"
+    # CUDA context ~0.5 GiB plus CUDA graphs of 0.5-1.6 GiB with the default capture sizes, from public
+    # vLLM start-up logs ("Graph capturing finished in N secs, took X GiB"); 512 + 768 MiB.
+    context_mib = 512 + 768
+    slack = (0.0, 0.0)  # vLLM allocates its KV cache and buffers once
+
+    def warnings(self, s: Scenario, weights) -> list[str]:
+        if weights.kind == "gguf":
+            return ["vLLM's GGUF support is experimental and single-file only (vLLM docs: features/quantization/gguf)"]
+        return []
+
+    def memory_share(self, s: Scenario, gpu: GPUSpec) -> tuple[float, str]:
+        if s.workload.gpu_memory_utilization is not None:
+            return s.workload.gpu_memory_utilization, "set in the scenario"
+        return GPU_MEMORY_UTILIZATION, "vLLM's default gpu_memory_utilization"
+
+    def batch_defaults(self, gpu: GPUSpec) -> tuple[int, int, str]:
+        tier = self._tier(gpu)
+        if tier is None:
+            tokens, seqs = SERVE_SMALL
+            rule = "< 70 GiB or an A100"
+        else:
+            _, not_a100, tokens, seqs = SERVE_TIERS[tier]
+            rule = f"≥ {SERVE_TIERS[tier][0] // GiB} GiB" + (", not an A100" if not_a100 else "")
+        why = f"`vllm serve` defaults on {gpu.name} ({rule}): max_num_batched_tokens {tokens:,}, max_num_seqs {seqs:,}"
+        return tokens, seqs, why
+
+    @staticmethod
+    def _tier(gpu: GPUSpec) -> int | None:
+        for i, (memory, not_a100, _, _) in enumerate(SERVE_TIERS):
+            if gpu.memory_bytes >= memory and not (not_a100 and "a100" in gpu.name.lower()):
+                return i
+        return None
+
+    def gpu_key(self, gpu: GPUSpec) -> Hashable:
+        return self._tier(gpu)
+
+    def kv_block_tokens(self, setup: Setup) -> int:
+        return BLOCK_TOKENS
+
+    def inference_activations(self, setup: Setup) -> Part:
+        m = setup.spec
+        h, q, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
+        inter, router = m.mlp_width
+        tokens, seqs, defaults = self.batch_defaults(setup.gpu)
+        sampler = int(min(tokens, seqs) * m.vocab_size * K.VLLM_SAMPLER_BYTES_PER_LOGIT)
+        width = 2 * h + max(2 * q + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2
+        layer = math.ceil(tokens * 2 * width / setup.tp)
+        why = (f"profile run: the larger of one layer at {tokens:,} batched tokens ÷ TP and the sampler's {seqs:,} "
+               f"sequences × vocab × {K.VLLM_SAMPLER_BYTES_PER_LOGIT} B (not split by TP); {defaults}")
+        return Part(max(layer, sampler), why)
+
+    def usable_bytes(self, s: Scenario, gpu: GPUSpec) -> int:
+        return int(gpu.usable_bytes * self.memory_share(s, gpu)[0])
+
+    def kv_capacity_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int) -> int | None:
+        if setup.training or not kv_per_token:
+            return None
+        rest = sum(per_gpu.values()) - per_gpu["kv_cache"]
+        return max(0, (self.usable_bytes(setup.s, setup.gpu) - rest) // kv_per_token)
+
+
+RUNTIME = VLLM()
