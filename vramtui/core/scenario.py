@@ -69,7 +69,7 @@ class Workload(BaseModel):
     kv_cache: str = "fp16"
     batch_size: int = Field(default=1, ge=1, le=MAX_BATCH)
     context_length: int = Field(default=8192, ge=1, le=MAX_CONTEXT)
-    runtime: str = "transformers"
+    runtime: str = RUNTIME_IDS[0]  # the registry lists transformers first
     recipe: Recipe = "bf16-mixed"
     # the share of the card a pre-allocating server takes (vLLM's gpu_memory_utilization, SGLang's
     # mem_fraction_static); unset: the runtime's default, which for SGLang depends on the GPU

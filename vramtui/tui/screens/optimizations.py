@@ -76,15 +76,22 @@ class OptimizationsScreen(VramScreen):
         for name in APPLIES:
             self.row(name).set_reason(why_off(s, name))
 
+    def _apply(self, field: str, value) -> None:
+        """Apply an edit; a refused one is flagged at the field, which goes back to the scenario's value."""
+        error = self.vram.update_scenario("optimizations", **{field: value})
+        self.row(field).set_error(error)
+        if error:
+            self.call_after_refresh(self.render_result, self.vram.result)
+
     @on(Checkbox.Changed)
     def _switch(self, event: Checkbox.Changed) -> None:
         if event.checkbox.id:
-            self.row(event.checkbox.id).set_error(self.vram.update_scenario("optimizations", **{event.checkbox.id: event.value}))
+            self._apply(event.checkbox.id, event.value)
 
     @on(Choice.Changed)
     def _select(self, event: Choice.Changed) -> None:
         if event.choice.id:
-            self.row(event.choice.id).set_error(self.vram.update_scenario("optimizations", **{event.choice.id: event.value}))
+            self._apply(event.choice.id, event.value)
 
     @on(SelectionList.SelectedChanged)
     def _targets(self, event: SelectionList.SelectedChanged) -> None:

@@ -1,0 +1,175 @@
+"""Runtimes as plug-ins: each runtime's rules, defaults and memory layout, as a user would check them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from vramtui.cli import main
+from vramtui.core.fit import fit_grid
+from vramtui.core.io import dumps, load_scenario
+from vramtui.core.methods import estimate
+from vramtui.core.presets import gpu
+from vramtui.core.runtimes import RUNTIMES
+from vramtui.core.runtimes.sglang import tier
+from vramtui.core.units import GiB, MiB
+
+from .builders import make
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# every impossible row of docs/method.md's table: the flags, and the two settings the message names
+REFUSED = [
+    (["--mode", "full", "--runtime", "vllm"], "workload.mode", "workload.runtime"),
+    (["--mode", "lora", "--runtime", "llama.cpp"], "workload.mode", "workload.runtime"),
+    (["--mode", "qlora", "--runtime", "ollama"], "workload.mode", "workload.runtime"),
+    (["--mode", "full", "--runtime", "sglang"], "workload.mode", "workload.runtime"),
+    (["--weights", "nf4", "--runtime", "llama.cpp"], "workload.weights", "workload.runtime"),
+    (["--weights", "fp8", "--runtime", "ollama"], "workload.weights", "workload.runtime"),
+    (["--weights", "gptq-int4", "--runtime", "llama.cpp"], "workload.weights", "workload.runtime"),
+    (["--kv-cache", "q8_0", "--runtime", "vllm"], "workload.kv_cache", "workload.runtime"),
+    (["--kv-cache", "q4_0", "--runtime", "transformers"], "workload.kv_cache", "workload.runtime"),
+    (["--kv-cache", "fp8", "--runtime", "llama.cpp"], "workload.kv_cache", "workload.runtime"),
+    (["--kv-cache", "q8_0", "--no-flash-attention", "--runtime", "llama.cpp"], "optimizations.flash_attention", "workload.kv_cache"),
+    (["--kv-cache", "q4_0", "--no-flash-attention", "--runtime", "ollama"], "optimizations.flash_attention", "workload.kv_cache"),
+    (["--tp", "4", "--runtime", "llama.cpp", "--weights", "q4_k_m"], "optimizations.tensor_parallel", "workload.runtime"),
+    (["--mode", "qlora", "--tp", "2"], "optimizations.tensor_parallel", "workload.mode"),
+    (["--mode", "lora", "--weights", "q4_k_m"], "workload.weights", "workload.mode"),
+]
+
+
+@pytest.mark.parametrize(("flags", "first", "second"), REFUSED, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_impossible_setups_exit_2_with_one_line_naming_both_settings(capsys, flags, first, second):
+    code, out, err = run(capsys, "estimate", "--model", "llama-3.1-8b", *flags)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert first in err and second in err and "Traceback" not in err
+
+
+def test_a_refused_file_changes_nothing_and_names_both_settings(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text('[model]\npreset = "llama-3.1-8b"\n[workload]\nmode = "full"\nruntime = "vllm"\n')
+    code, _, err = run(capsys, "estimate", str(path))
+    assert code == 2 and "workload.mode = full" in err and "workload.runtime = vllm" in err
+
+
+def test_gguf_on_transformers_is_computed_as_16_bit_and_warned(capsys):
+    code, out, _ = run(capsys, "estimate", "--model", "llama-3.1-8b", "--weights", "q4_k_m", "--json")
+    doc = json.loads(out)
+    assert code == 0
+    assert doc["components"]["weights"] == 8_030_261_248 * 2  # dequantized on load: ~15 GiB, not 7.16
+    assert any("dequantizes GGUF" in w for w in doc["warnings"])
+
+
+def test_context_beyond_the_trained_window_is_warned_in_json_and_table(capsys):
+    _, out, _ = run(capsys, "estimate", "--model", "llama-3.1-8b", "--context", "1M", "--json")
+    assert any("trained context of 128K" in w for w in json.loads(out)["warnings"])
+    _, table, _ = run(capsys, "estimate", "--model", "llama-3.1-8b", "--context", "1M")
+    assert "warning: workload.context_length = 1024K is beyond Llama 3.1 8B's trained context" in table
+
+
+def test_a_flag_that_does_not_apply_is_warned_in_the_screens_words(capsys):
+    _, out, _ = run(capsys, "estimate", "--model", "llama-3.1-8b", "--zero", "3", "--json")
+    assert "--zero has no effect here: needs data parallel > 1 and a training mode" in json.loads(out)["warnings"]
+
+
+def test_mistral_v01_keeps_every_token_in_llamacpp_but_not_in_vllm():
+    """llama.cpp converts Mistral 7B v0.1 to its llama graph, which has no sliding window: 32K of KV is 4 GiB."""
+    kv = lambda rt: estimate(make("mistral-7b-v0.1", weights="q4_k_m" if rt == "llama.cpp" else "bf16",  # noqa: E731
+                                  context_length=32768, runtime=rt)).per_gpu["kv_cache"]
+    assert kv("llama.cpp") == 4 * GiB
+    assert kv("vllm") == GiB // 2  # vLLM honours the 4,096-token window
+    why = estimate(make("mistral-7b-v0.1", weights="q4_k_m", context_length=32768, runtime="llama.cpp")).why["kv_cache"]
+    assert "no sliding window" in why
+
+
+def test_gemma2_keeps_its_window_in_llamacpp_with_the_iswa_cache_size():
+    s = make("gemma-2-9b", weights="q4_k_m", context_length=32768, runtime="llama.cpp")
+    m = s.model.spec
+    per_cell = 2 * m.kv_heads * m.head_size * 2
+    full_layers = m.num_hidden_layers - m.windowed_layers
+    # llama-kv-cache-iswa.cpp: window 4096 + n_ubatch 512 cells for the sliding-window layers
+    assert estimate(s).per_gpu["kv_cache"] == per_cell * (full_layers * 32768 + m.windowed_layers * 4608)
+
+
+def test_layer_split_keeps_a_whole_compute_buffer_on_every_gpu():
+    one = estimate(make(weights="q4_k_m", runtime="llama.cpp"))
+    two = estimate(make(weights="q4_k_m", runtime="llama.cpp", pipeline_parallel=2))
+    assert two.per_gpu["activations"] == one.per_gpu["activations"]
+    assert two.per_gpu["weights"] < one.per_gpu["weights"]
+
+
+def test_vllm_grid_gives_a_4090_a_smaller_activation_peak_than_an_h100_and_says_why():
+    grid = {f.gpu.id: f for f in fit_grid(make(runtime="vllm"), gpu_ids=("rtx-4090", "h100-80gb", "a100-80gb"))}
+    act = {g: f.estimate.per_gpu["activations"] for g, f in grid.items()}
+    assert act["rtx-4090"] < act["h100-80gb"]
+    assert act["a100-80gb"] == act["rtx-4090"]  # vLLM keeps A100s on the small defaults (PR #17885)
+    assert "max_num_seqs 256" in grid["rtx-4090"].estimate.why["activations"]
+    assert "max_num_seqs 1,024" in grid["h100-80gb"].estimate.why["activations"]
+
+
+def test_sglang_sizes_its_static_pool_from_the_gpu():
+    s = make(runtime="sglang")
+    h100 = gpu("h100-80gb")
+    share, why = RUNTIMES["sglang"].memory_share(s, h100)
+    chunk, max_bs = tier(h100, 1)
+    reserved = max(512 + chunk * 1.5 + 1024 / 8 + max_bs * 2, 10 * 1024)
+    assert share == round((h100.memory_mib - reserved) / h100.memory_mib, 3) and "chunked prefill 8,192" in why
+    f = fit_grid(s, gpu_ids=("h100-80gb",))[0]
+    pool = int(share * (h100.usable_bytes - 512 * MiB))
+    assert f.kv_capacity_tokens == (pool - f.estimate.per_gpu["weights"]) // f.estimate.kv_bytes_per_token
+    assert f.kv_capacity_sequences == f.kv_capacity_tokens // 8192
+    # a card too small for weights + the scenario's KV in its static pool does not fit
+    assert not fit_grid(make(runtime="sglang", context_length=1 << 17), gpu_ids=("rtx-4090",))[0].fits
+
+
+def test_ollama_picks_a_bigger_batch_for_longer_contexts_than_llamacpp():
+    """server/sched.go: num_batch 1024 above 4,096 tokens; llama.cpp keeps n_ubatch 512."""
+    lc = estimate(make(weights="q4_k_m", runtime="llama.cpp"))
+    ol = estimate(make(weights="q4_k_m", runtime="ollama"))
+    assert ol.per_gpu["activations"] == 2 * lc.per_gpu["activations"]  # logits buffer: n_ubatch × (vocab + hidden)
+    assert ol.per_gpu["overhead"] - lc.per_gpu["overhead"] == 457 * MiB  # MinimumMemory it keeps free
+
+
+def test_qlora_turns_checkpointing_on_as_peft_does_and_the_file_keeps_it_unset(tmp_path):
+    s = make("llama-3.1-70b", mode="qlora", weights="nf4-dq", context_length=2048)
+    on, off = estimate(s), estimate(s.replace("optimizations", gradient_checkpointing=False))
+    assert on.per_gpu_bytes < off.per_gpu_bytes * 0.6
+    assert "checkpointing" in on.why["activations"]
+    assert "gradient_checkpointing" not in dumps(s)  # left to the runtime, so the default follows the mode
+
+
+@pytest.mark.parametrize("rt", ["ollama", "sglang"])
+def test_new_runtimes_in_the_cli_and_in_scenario_files(capsys, tmp_path, rt):
+    weights = "q4_k_m" if rt == "ollama" else "bf16"
+    code, out, _ = run(capsys, "estimate", "--model", "qwen2.5-7b", "--runtime", rt, "--weights", weights, "--json")
+    assert code == 0 and json.loads(out)["per_gpu_bytes"] > 0
+    path = tmp_path / "s.toml"
+    path.write_text(f'[model]\npreset = "qwen2.5-7b"\n[workload]\nruntime = "{rt}"\nweights = "{weights}"\n')
+    assert load_scenario(path).workload.runtime == rt
+    code, out, _ = run(capsys, "estimate", "--runtime", "tgi")
+    assert code == 2
+
+
+def test_no_runtime_name_is_compared_outside_the_runtimes_package():
+    """Adding a runtime is one module: nothing else may branch on a runtime's name."""
+    package = Path(__file__).resolve().parents[1] / "vramtui"
+    names = "|".join(re.escape(r) for r in RUNTIMES)
+    literal = re.compile(rf"[\"']({names})[\"']")
+    offenders = []
+    for path in package.rglob("*.py"):
+        if "runtimes" in path.relative_to(package).parts:
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if literal.search(code) and not re.match(r"\s*(from|import) ", code):
+                offenders.append(f"{path.relative_to(package)}:{i}: {line.strip()}")
+    assert offenders == []
