@@ -16,6 +16,8 @@ run: $(STAMP)
 	$(BIN)/vramtui $(ARGS)
 
 test: $(STAMP)
+	$(BIN)/ruff check vramtui tests scripts bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -m "not measure" $(PYTEST_ARGS)
 
 # The property tests with fresh random examples, 1500 per test (several minutes): hunts new edge cases.

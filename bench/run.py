@@ -88,9 +88,9 @@ async def bench_keystroke() -> dict:
 
 def bench_estimator() -> dict:
     from vramtui.core import presets
-    from vramtui.core.methods import estimate
     from vramtui.core.fit import fit_grid
     from vramtui.core.io import default_scenario
+    from vramtui.core.methods import estimate
 
     s = default_scenario()
     variants = [s.replace("workload", context_length=8192 + i) for i in range(200)]

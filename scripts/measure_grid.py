@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from vramtui.core import presets  # noqa: E402
 from vramtui.core.io import save_scenario, scenario_from_dict  # noqa: E402
-from vramtui.core.presets import gpu as gpu_preset  # noqa: E402
+from vramtui.core.presets import gpu as gpu_spec  # noqa: E402
 from vramtui.core.setup import Setup  # noqa: E402
 
 INFERENCE_MODELS = ["qwen2.5-0.5b", "llama-3.2-1b", "llama-3.2-3b", "qwen3-4b", "llama-3.1-8b"]
@@ -92,7 +92,7 @@ def main() -> int:
             continue
         m = json.loads(proc.stdout.strip().splitlines()[-1])
         w, o = s.workload, s.optimizations
-        setup = Setup(s, gpu_preset(s.hardware.verdict_gpu))  # settings left to the runtime, resolved
+        setup = Setup(s, gpu_spec(s.hardware.verdict_gpu))  # settings left to the runtime, resolved
         point = {
             "id": f"measured-{gpu or 'gpu'}-{s.model.preset}-{w.mode}-c{w.context_length}-b{w.batch_size}"
                   + ("-ckpt" if setup.gradient_checkpointing and w.mode != "inference" else ""),

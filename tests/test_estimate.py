@@ -2,11 +2,12 @@
 
 import pytest
 
-from .builders import make
 from vramtui.core import presets
 from vramtui.core.estimate import COMPONENTS
-from vramtui.core.methods import estimate
 from vramtui.core.formats import effective_bits, weight_bytes, weight_format
+from vramtui.core.methods import estimate
+
+from .builders import make
 
 GIB = 1 << 30
 MIB = 1 << 20

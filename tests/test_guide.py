@@ -2,8 +2,9 @@
 
 import pytest
 
-from .builders import make
 from vramtui.core.methods import estimate
+
+from .builders import make
 
 GB = 1e9
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from .builders import make
-from vramtui.core.methods import estimate
 from vramtui.core.io import ScenarioError, default_scenario, dumps, load_scenario, save_scenario, scenario_from_dict
+from vramtui.core.methods import estimate
+
+from .builders import make
 
 GOOD = """
 schema = 1

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vramtui.core import presets
-from vramtui.core.methods import estimate
 from vramtui.core.fit import fit_grid
 from vramtui.core.formats import KV_FORMATS, WEIGHT_FORMATS
 from vramtui.core.hfconfig import ConfigImportError, spec_from_config
 from vramtui.core.io import ScenarioError, load_scenario, save_scenario, scenario_from_dict
+from vramtui.core.methods import estimate
 from vramtui.core.model import ModelSpec
 from vramtui.core.runtimes import RUNTIMES as RUNTIME_TABLE
 from vramtui.core.scenario import LORA_TARGETS, MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario

@@ -7,21 +7,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
 from .core import presets
 from .core.errors import describe
-from .core.fields import bounds, why_off
 from .core.estimate import COMPONENTS
-from .core.methods import estimate
+from .core.fields import bounds, why_off
 from .core.fit import fit_grid
 from .core.formats import FormatError, weight_format
 from .core.hfconfig import ConfigImportError, load_config
 from .core.io import ScenarioError, default_scenario, load_scenario, scenario_from_dict, scenario_to_dict, write_atomic
-from .core.runtimes import RUNTIMES as RUNTIME_TABLE, runtime
+from .core.methods import estimate
+from .core.runtimes import RUNTIMES as RUNTIME_TABLE
+from .core.runtimes import runtime
 from .core.scenario import LOSSES, MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
 from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_tokens, to_unit
 
@@ -198,7 +200,7 @@ def _is_4bit(fmt: str) -> bool:
 # --- output -----------------------------------------------------------------------------------
 
 
-def _table(headers: Sequence[str], rows: list[Sequence[Any]], right: set[int] | None = None) -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: set[int] | None = None) -> str:
     right = right if right is not None else set(range(1, len(headers)))
     cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
@@ -363,7 +365,7 @@ def cmd_validate(a: argparse.Namespace) -> int:
         print(validation_markdown(precise, guide))
         return 0
     rows = []
-    for p, g in zip(precise, guide):
+    for p, g in zip(precise, guide, strict=True):
         if p.total is None:
             continue
         t = p.total
@@ -380,9 +382,9 @@ def cmd_validate(a: argparse.Namespace) -> int:
     gsum = {(x.runtime, x.mode): x for x in summarize(guide)}
     srows = []
     for x in summarize(precise):
-        g = gsum.get((x.runtime, x.mode))
+        gs = gsum.get((x.runtime, x.mode))
         srows.append([x.runtime, x.mode, x.points, f"{100 * x.median_abs:.1f} %", f"{100 * x.worst_abs:.1f} %", x.worst_id,
-                      f"{100 * g.median_abs:.1f} %" if g else "—"])
+                      f"{100 * gs.median_abs:.1f} %" if gs else "—"])
     print(_table(["runtime / table", "mode", "points", "median |error|", "worst", "worst point", "guide median"], srows,
                  right={2, 3, 4, 6}))
     return 0
@@ -403,7 +405,7 @@ def validation_markdown(precise, guide) -> str:
                    + (f"{100 * g.median_abs:.1f} % | {100 * g.worst_abs:.1f} % |" if g else "— | — |"))
     out += ["", "| point | runtime / table | mode | measured | value | precise | error | guide error |",
             "|---|---|---|---|---|---|---|---|"]
-    for p, g in zip(precise, guide):
+    for p, g in zip(precise, guide, strict=True):
         if p.total is None:
             continue
         t = p.total
@@ -427,6 +429,8 @@ def cmd_measure(a: argparse.Namespace) -> int:
     print(f"{s.summary}  on {m.device} in {m.seconds:.1f} s")
     est = m.estimate
     if m.device == "cuda":
+        # measure() sets all three on a CUDA run
+        assert m.max_allocated is not None and m.max_reserved is not None and m.device_used is not None
         rows = [["torch max_memory_allocated", fmt_bytes(m.max_allocated), fmt_bytes(est["allocated"]),
                  f"{100 * (est['allocated'] - m.max_allocated) / m.max_allocated:+.1f} %"],
                 ["torch max_memory_reserved", fmt_bytes(m.max_reserved), "", ""],
@@ -434,6 +438,7 @@ def cmd_measure(a: argparse.Namespace) -> int:
                  f"{100 * (est['card'] - m.device_used) / m.device_used:+.1f} %"]]
         print(_table(["", "measured", "estimated", "error"], rows))
     else:
+        assert m.rss_growth is not None  # measure() sets it on a CPU run
         print(f"harness ran on the CPU; process memory grew by {fmt_bytes(m.rss_growth)} "
               f"(the GPU estimate is {fmt_bytes(est['card'])}; CPU memory is not comparable)")
     return 0

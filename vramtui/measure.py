@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .core.methods import estimate
-from .core.presets import gpu as gpu_preset
-from .core.setup import Setup
 from .core.model import ModelSpec
+from .core.presets import gpu as gpu_preset
 from .core.scenario import Scenario
+from .core.setup import Setup
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 # peft's target names are the Llama module names, which these architectures share
@@ -116,7 +116,7 @@ def measure(s: Scenario, device: str = "cuda", new_tokens: int = 8) -> Measureme
             model.generate(tokens, attention_mask=torch.ones_like(tokens), max_new_tokens=new_tokens,
                            min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
     else:
-        _train(torch, model, s, tokens, w.mode)
+        _train(torch, model, s, setup, tokens, w.mode)
     if device == "cuda":
         torch.cuda.synchronize()
     m = Measurement(device=device, seconds=time.perf_counter() - t0)
@@ -132,7 +132,7 @@ def measure(s: Scenario, device: str = "cuda", new_tokens: int = 8) -> Measureme
     return m
 
 
-def _train(torch, model, s: Scenario, tokens, mode: str) -> None:
+def _train(torch, model, s: Scenario, setup: Setup, tokens, mode: str) -> None:
     o = s.optimizations
     if mode == "lora":
         try:

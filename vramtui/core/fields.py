@@ -3,7 +3,8 @@ the screens both read, so a field greyed out on screen is the flag the CLI warns
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import cast
 
 import annotated_types
 from pydantic import BaseModel
@@ -58,10 +59,11 @@ def why_off(s: Scenario, field: str) -> str | None:
 def bounds(field: str) -> tuple[int | float | None, int | float | None]:
     """(lowest, highest) a numeric workload/optimization field allows, from the scenario's own schema."""
     model: type[BaseModel] = Workload if field in Workload.model_fields else Optimizations
-    lo = hi = None
+    lo: int | float | None = None
+    hi: int | float | None = None
     for m in model.model_fields[field].metadata:
         if isinstance(m, (annotated_types.Ge, annotated_types.Gt)):
-            lo = m.ge if isinstance(m, annotated_types.Ge) else m.gt
+            lo = cast(int | float, m.ge if isinstance(m, annotated_types.Ge) else m.gt)
         if isinstance(m, annotated_types.Le):
-            hi = m.le
+            hi = cast(int | float, m.le)
     return lo, hi

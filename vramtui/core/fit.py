@@ -8,13 +8,14 @@ runtime's behaviour, ``Runtime.gpu_key``): only the limit differs from card to c
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Hashable
 
 from . import constants as K
 from .estimate import Estimate
 from .methods import estimate
-from .presets import GPUSpec, gpu as gpu_preset
+from .presets import GPUSpec
+from .presets import gpu as gpu_preset
 from .runtimes import runtime
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
 from .setup import Setup
@@ -123,6 +124,8 @@ class _Needs:
         if need(hi) <= limit:
             return hi
         top = hi  # invariant: need(lo) <= limit < need(top)
+        f_lo: float
+        f_top: float
         f_lo, f_top = need(lo) - limit, need(top) - limit  # f_lo <= 0 < f_top
         side = 0
         while top - lo > 1:

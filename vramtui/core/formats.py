@@ -178,6 +178,7 @@ def gguf_tensor_types(model: ModelSpec, fmt: WeightFormat) -> list[tuple[str, st
     models bump attn_k/attn_v to Q8_0, and a 70B-class model bumps attn_v to Q5_K.
     """
     ftype, base = fmt.id, fmt.gguf_base
+    assert base is not None  # callers pass kind == "gguf" formats, which all name their bulk type
     m, h, layers = model, model.hidden_size, model.num_hidden_layers
     n_expert = max(1, m.num_experts)
     gqa = m.num_attention_heads // m.kv_heads
@@ -242,6 +243,7 @@ def gguf_tensor_types(model: ModelSpec, fmt: WeightFormat) -> list[tuple[str, st
         # feed-forward: dense, or routed + shared experts
         moe = m.is_moe and i >= m.first_dense_layers
         if moe:
+            assert m.moe_intermediate_size is not None  # ModelSpec._check: required when num_experts > 0
             inter = m.moe_intermediate_size
             count = m.num_experts
             shared = m.shared_expert_intermediate_size or (inter * m.num_shared_experts if m.num_shared_experts else 0)

@@ -6,12 +6,13 @@ batch defaults); without a GPU the scenario's verdict GPU is used.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .estimate import Estimate
 from .guide import guide_estimate
 from .precise import precise_estimate
-from .presets import GPUSpec, gpu as gpu_preset
+from .presets import GPUSpec
+from .presets import gpu as gpu_preset
 from .scenario import Scenario
 from .setup import Setup
 

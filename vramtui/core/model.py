@@ -139,6 +139,7 @@ class ModelSpec(BaseModel):
     @property
     def q_dim(self) -> int:
         if self.is_mla:
+            assert self.qk_nope_head_dim is not None and self.qk_rope_head_dim is not None  # _check: MLA sets both
             return self.num_attention_heads * (self.qk_nope_head_dim + self.qk_rope_head_dim)
         return self.num_attention_heads * self.head_size
 
@@ -155,6 +156,7 @@ class ModelSpec(BaseModel):
     def kv_dim(self) -> int:
         """Width of K (and of V) per token in a layer, as the attention kernel sees it."""
         if self.is_mla:
+            assert self.qk_nope_head_dim is not None and self.qk_rope_head_dim is not None  # _check: MLA sets both
             return self.num_attention_heads * (self.qk_nope_head_dim + self.qk_rope_head_dim)
         return self.kv_heads * self.head_size
 
@@ -162,6 +164,7 @@ class ModelSpec(BaseModel):
     def kv_cache_elems_per_token_layer(self) -> int:
         """Elements cached per token per layer: K and V, or MLA's compressed latent + rope key."""
         if self.is_mla:
+            assert self.kv_lora_rank is not None and self.qk_rope_head_dim is not None  # _check: MLA sets both
             return self.kv_lora_rank + self.qk_rope_head_dim
         return 2 * self.kv_heads * self.head_size
 
@@ -239,6 +242,9 @@ def _attention(m: ModelSpec) -> int:
     h = m.hidden_size
     if m.is_mla:
         heads = m.num_attention_heads
+        # _check: MLA (kv_lora_rank set) has all three head dims
+        assert m.kv_lora_rank is not None and m.qk_nope_head_dim is not None
+        assert m.qk_rope_head_dim is not None and m.v_head_dim is not None
         qk_head = m.qk_nope_head_dim + m.qk_rope_head_dim
         if m.q_lora_rank:
             q = h * m.q_lora_rank + m.q_lora_rank + m.q_lora_rank * heads * qk_head  # a, a-norm, b
@@ -285,6 +291,7 @@ def count_parameters(m: ModelSpec) -> ParamCounts:
     experts = shared = router = 0
     active_experts = 0
     if m.is_moe:
+        assert m.moe_intermediate_size is not None  # _check: required when num_experts > 0
         one_expert = _mlp(h, m.moe_intermediate_size, m.mlp_gated, m.expert_bias)
         experts = m.moe_layers * m.num_experts * one_expert
         active_experts = m.moe_layers * m.num_experts_per_tok * one_expert

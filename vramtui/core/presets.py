@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .model import ModelSpec
 from .units import MiB
 
-
 T = TypeVar("T", bound=BaseModel)
 
 

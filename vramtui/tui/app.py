@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import Iterable
+from typing import cast
 
 from pydantic import ValidationError
 from textual.app import App, SystemCommand
@@ -15,6 +16,7 @@ from textual.screen import Screen
 from ..core.errors import describe
 from ..core.io import ScenarioError, default_scenario, load_scenario, save_scenario
 from ..core.scenario import MAX_CONTEXT, ModelChoice, Scenario
+from ..core.units import Unit
 from .commands import COMMANDS, app_bindings
 from .screens.base import VramScreen
 from .screens.workload import WorkloadScreen
@@ -55,9 +57,9 @@ class VramApp(App):
     DEFAULT_MODE = "workload"
     BINDINGS = app_bindings()
 
-    scenario: var[Scenario] = var(None, init=False)  # type: ignore[assignment]
+    scenario: var[Scenario] = var(cast(Scenario, None), init=False)  # set in __init__, before anything reads it
     result: var[Result | None] = var(None, init=False)
-    unit: var[str] = var("GiB")
+    unit: var[Unit] = var("GiB")
     method: var[str] = var("precise", init=False)
     status: var[str] = var("")  # the last file error, shown under the summary until the next action
     loads: var[int] = var(0)  # bumps when a file or New replaces the scenario: forms drop stale field errors
@@ -208,7 +210,7 @@ class VramApp(App):
     def action_open(self) -> None:
         from .screens.dialogs import OpenScreen
 
-        self._unless_unsaved("Open another scenario", lambda: self.push_screen(OpenScreen(), self.open_path))
+        self._unless_unsaved("Open another scenario", lambda: self.push_screen(OpenScreen(), self.open_path))  # type: ignore[arg-type]
 
     def open_path(self, path: Path | None) -> bool:
         if path is None:
@@ -226,7 +228,7 @@ class VramApp(App):
     def action_new(self) -> None:
         self._unless_unsaved("Start a new scenario", lambda: self.replace_scenario(default_scenario(), None))
 
-    def action_quit(self) -> None:
+    def action_quit(self) -> None:  # type: ignore[override]  # Textual's is async; a sync action works too
         self._unless_unsaved("Quit", self.exit)
 
     def _unless_unsaved(self, what: str, then) -> None:

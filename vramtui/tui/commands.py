@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
-def app_bindings() -> list[Binding]:
+def app_bindings() -> list[BindingType]:
     return [
         Binding(c.key, c.action, c.title, show=c.footer, id=c.id, tooltip=c.help, priority=True)
         for c in COMMANDS

@@ -7,8 +7,9 @@ and default cites the runtime's own source or documentation.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Hashable, Mapping
+from typing import TYPE_CHECKING, ClassVar
 
 from ..formats import KVFormat, WeightFormat
 from ..units import MiB

@@ -8,7 +8,8 @@ from the context and keeps ``MinimumMemory`` free on every GPU (``ml/device.go``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Hashable, Mapping
+from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING
 
 from ..units import GiB, MiB
 from .base import Part

@@ -11,7 +11,8 @@ the CUDA context. Sources in ``sgl-project/sglang``: ``python/sglang/srt/arg_gro
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Hashable, Mapping
+from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING
 
 from ..units import GiB, MiB
 from .base import Part, Runtime

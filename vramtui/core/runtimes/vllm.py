@@ -7,7 +7,8 @@ Its start-up profile run decides the activation peak; the batch it profiles depe
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Hashable, Mapping
+from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING
 
 from .. import constants as K
 from ..units import GiB

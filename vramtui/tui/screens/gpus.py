@@ -4,8 +4,9 @@ Updated in place on every change, keeping the cursor on the same GPU."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -82,7 +83,8 @@ class GPUScreen(VramScreen):
         table.focus()
 
     # data --------------------------------------------------------------------------------
-    def visible(self, result: Result) -> list[GPUFit]:
+    def rows_shown(self, result: Result) -> list[GPUFit]:
+        """The GPUs the table lists now: the compared ones or all presets, fitting ones only on request."""
         s = result.scenario
         show_all = self.query_one("#all-gpus", Checkbox).value
         vendor = self.query_one("#vendor", Select).value
@@ -123,14 +125,14 @@ class GPUScreen(VramScreen):
 
     def render_result(self, result: Result) -> None:
         table = self.query_one("#gpu-table", DataTable)
-        rows = self.visible(result)
+        rows = self.rows_shown(result)
         keys = [f.gpu.id for f in rows]
         current = [str(k.value) for k in table.rows]
         cursor_key = current[table.cursor_row] if current and table.cursor_row < len(current) else None
         cursor_col = table.cursor_column
         if keys == current:  # same rows, same order: update the cells in place
             for f in rows:
-                for c, value in zip(COLUMNS, self.cells(f, result)):
+                for c, value in zip(COLUMNS, self.cells(f, result), strict=True):
                     table.update_cell(f.gpu.id, c.key, value)
         else:
             table.clear()

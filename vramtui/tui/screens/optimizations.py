@@ -26,9 +26,9 @@ class OptimizationsScreen(VramScreen):
     def compose_body(self) -> ComposeResult:
         o = self.vram.scenario.optimizations  # fields start at the scenario's values, never at a default
         yield Static("Optimizations — each with its documented effect", classes="section-title")
-        yield FieldRow("Flash attention", Checkbox("", o.flash_attention, id="flash_attention"),
+        yield FieldRow("Flash attention", Checkbox("", bool(o.flash_attention), id="flash_attention"),
                        "Removes the batch·heads·seq² score matrix; does not shrink the KV cache")
-        yield FieldRow("Grad checkpointing", Checkbox("", o.gradient_checkpointing, id="gradient_checkpointing"),
+        yield FieldRow("Grad checkpointing", Checkbox("", bool(o.gradient_checkpointing), id="gradient_checkpointing"),
                        "Keep only each layer's input; recompute one layer at a time in backward")
         yield FieldRow("Optimizer", Choice([(o, o) for o in OPTIMIZERS], o.optimizer, id="optimizer"),
                        "Optimizer states per trainable parameter: AdamW 8 B, 8-bit 2 B, SGD 0 B …")
@@ -54,7 +54,7 @@ class OptimizationsScreen(VramScreen):
     def render_result(self, result: Result) -> None:
         self.query_one(Breakdown).show(result, self.vram.unit)
         s = result.scenario
-        o, mode = s.optimizations, s.workload.mode
+        o = s.optimizations
         for name in ("cpu_offload", "sequence_parallel"):
             set_quietly(self.query_one(f"#{name}", Checkbox), getattr(o, name))
         for name in ("flash_attention", "gradient_checkpointing"):  # may be left to the runtime
@@ -107,6 +107,7 @@ class OptimizationsScreen(VramScreen):
         if field not in INT_FIELDS:
             return
         lo, hi = bounds(field)
+        assert lo is not None and hi is not None  # every INT_FIELDS field has ge and le in its schema
         try:
             value = int(event.value.strip())
         except ValueError:

@@ -7,13 +7,13 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ...core.estimate import COMPONENTS
-from ...core.units import fmt_bytes
+from ...core.units import Unit, fmt_bytes
 from ..state import Result
 from .summary import PARTS
 
 
 class Breakdown(Static):
-    def show(self, result: Result, unit: str) -> None:
+    def show(self, result: Result, unit: Unit) -> None:
         est = result.current
         table = Table(box=None, expand=True, show_edge=False, pad_edge=False, header_style="bold")
         table.add_column("component", no_wrap=True)

@@ -8,8 +8,9 @@ opened.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 from rich.text import Text
 from textual import events
@@ -67,11 +68,11 @@ class Choice(Widget, Generic[T], can_focus=True):
 
     @dataclass
     class Changed(Message):
-        choice: "Choice[Any]"
+        choice: Choice[Any]
         value: Any
 
         @property
-        def control(self) -> "Choice[Any]":
+        def control(self) -> Choice[Any]:
             return self.choice
 
     def __init__(self, options: Sequence[tuple[str, T]], value: T, *, id: str | None = None) -> None:

@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from ...core.estimate import COMPONENTS
-from ...core.units import fmt_bytes, to_unit
+from ...core.units import Unit, fmt_bytes, to_unit
 from ..state import Result
 
 # (label, legend letter, fill character, style) per component
@@ -52,7 +52,7 @@ def stacked_bar(per_gpu: dict[str, int], capacity: int, width: int) -> Text:
     return text
 
 
-def legend(per_gpu: dict[str, int], unit: str, short: bool = False) -> Text:
+def legend(per_gpu: dict[str, int], unit: Unit, short: bool = False) -> Text:
     """``██ W weights 14.96 GiB …``; ``short`` drops the names and repeats the unit once (80 columns)."""
     text = Text()
     for key in COMPONENTS:
@@ -88,7 +88,7 @@ class SummaryPanel(Vertical):
         self.query_one("#summary-status", Static).update(Text(f"✘ {message}", "bold red") if message else "")
         self.set_class(bool(message), "-status")
 
-    def show(self, result: Result, unit: str) -> None:
+    def show(self, result: Result, unit: Unit) -> None:
         s, est = result.scenario, result.current
         verdict = result.verdict
         self.query_one("#summary-line", Static).update(Text(s.summary, overflow="ellipsis", no_wrap=True))
