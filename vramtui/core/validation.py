@@ -22,18 +22,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import presets
 from .estimate import Estimate
-from .methods import estimate
 from .fit import fit_grid
 from .io import ScenarioError, scenario_from_dict
+from .methods import estimate
 from .runtimes import runtime
 from .scenario import DEFAULT_GPUS, Scenario
 from .units import GiB, MiB
 
 # what a figure is compared with: (estimate component or special, unit)
 MEASURES: dict[str, tuple[str, int]] = {
-    "weights_mib": ("weights", MiB),
-    "kv_cache_mib": ("kv_cache", MiB),
-    "compute_buffer_mib": ("activations", MiB),
+    # llama.cpp / ollama print a buffer per device; a point gives their sum over the GPUs
+    "weights_mib": ("all:weights", MiB),
+    "kv_cache_mib": ("all:kv_cache", MiB),
+    "compute_buffer_mib": ("all:activations", MiB),
     "weights_gib": ("weights", GiB),
     "activation_gib": ("activations", GiB),
     "kv_cache_gib": ("kv_capacity_bytes", GiB),
@@ -60,6 +61,8 @@ _TOTAL_UNITS = {"buffers": MiB}
 def figure(measure: str, value: float) -> str:
     """A figure in the unit its source printed it in (``weights_mib`` in MiB, ``model_states_gb`` in GB)."""
     unit = MEASURES[measure][1] if measure in MEASURES else _TOTAL_UNITS.get(measure, GiB)
+    if unit == 1:  # a count (tokens)
+        return f"{value:,.0f} {_UNIT_LABELS[unit]}"
     return f"{value / unit:,.2f} {_UNIT_LABELS[unit]}"
 
 
@@ -111,6 +114,7 @@ class Point(BaseModel):
     lora_rank: int | None = None
     lora_targets: list[str] | None = None
     tensor_parallel: int = 1
+    pipeline_parallel: int = 1  # a layer split over GPUs (llama.cpp, ollama, device_map)
     sequence_parallel: bool = False
     data_parallel: int = 1
     zero_stage: int = 0
@@ -132,6 +136,7 @@ class Point(BaseModel):
         if self.gpu_memory_utilization:
             work["gpu_memory_utilization"] = self.gpu_memory_utilization
         opts: dict[str, Any] = {"flash_attention": self.flash_attention, "tensor_parallel": self.tensor_parallel,
+                                "pipeline_parallel": self.pipeline_parallel,
                                 "sequence_parallel": self.sequence_parallel,
                                 "data_parallel": self.data_parallel, "zero_stage": self.zero_stage}
         for key in ("optimizer", "loss", "gradient_checkpointing", "lora_rank", "lora_targets"):
@@ -167,10 +172,16 @@ class PointResult:
 
     @property
     def group(self) -> tuple[str, str]:
+        """(runtime or table, mode); a point that measured only a server's KV capacity (tokens, not
+        bytes) is summarised apart, as "KV capacity", so memory and capacity errors do not mix."""
+        if self.total is not None and self.total.measure == "kv_cache_tokens":
+            return self.point.runtime, "KV capacity"
         return self.point.table or self.point.runtime, self.point.mode
 
 
 def _estimated(kind: str, s: Scenario, e: Estimate) -> float | None:
+    if kind.startswith("all:"):  # summed over the GPUs, as a multi-device log adds its buffers
+        return e.components[kind.removeprefix("all:")]
     if kind in ("weights", "kv_cache", "activations"):
         return e.per_gpu[kind]
     if kind == "allocated":
@@ -218,17 +229,20 @@ def _total(point: Point, s: Scenario, e: Estimate, m: dict[str, float]) -> Compa
     parts = [("weights_mib", "weights"), ("kv_cache_mib", "kv_cache"), ("compute_buffer_mib", "activations")]
     have = [(k, c) for k, c in parts if k in m]
     if have:
-        return Comparison("buffers", sum(m[k] for k, _ in have) * MiB, sum(e.per_gpu[c] for _, c in have))
+        return Comparison("buffers", sum(m[k] for k, _ in have) * MiB, sum(e.components[c] for _, c in have))
     if "weights_gib" in m:
         if "activation_gib" in m:
             return Comparison("weights+activation", (m["weights_gib"] + m["activation_gib"]) * GiB,
                               e.per_gpu["weights"] + e.per_gpu["activations"])
         return Comparison("weights", m["weights_gib"] * GiB, e.per_gpu["weights"])
     for key in ("model_states_gb", "saved_activations_gb", "max_memory_allocated_gib", "max_memory_reserved_gib",
-                "peak_memory_gib", "peak_memory_mb", "nvidia_smi_mib"):
+                "peak_memory_gib", "peak_memory_mb", "nvidia_smi_mib", "kv_cache_tokens"):
         if key in m:
             kind, unit = MEASURES[key]
-            return Comparison(key, m[key] * unit, _estimated(kind, s, e) or 0)
+            est = None if (e.method == "guide" and kind.startswith("kv_capacity")) else _estimated(kind, s, e)
+            if est is None:  # a KV capacity the point gives no GPU to rebuild, or the guide's (it has none)
+                return None
+            return Comparison(key, m[key] * unit, est)
     return None
 
 
@@ -279,10 +293,10 @@ def summarize(results: list[PointResult]) -> list[GroupSummary]:
                 tables.add(r.group)
     out = []
     # measured groups first, the papers' tables after them
-    for (runtime, mode), rs in sorted(groups.items(), key=lambda kv: (kv[0] in tables, kv[0])):
+    for (runtime_id, mode), rs in sorted(groups.items(), key=lambda kv: (kv[0] in tables, kv[0])):
         errors = [abs(r.total.error) for r in rs]  # type: ignore[union-attr]
         worst = max(rs, key=lambda r: abs(r.total.error))  # type: ignore[union-attr]
-        out.append(GroupSummary(runtime, mode, len(rs), statistics.median(errors), max(errors), worst.point.id))
+        out.append(GroupSummary(runtime_id, mode, len(rs), statistics.median(errors), max(errors), worst.point.id))
     return out
 
 
