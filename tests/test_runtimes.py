@@ -173,3 +173,12 @@ def test_no_runtime_name_is_compared_outside_the_runtimes_package():
             if literal.search(code) and not re.match(r"\s*(from|import) ", code):
                 offenders.append(f"{path.relative_to(package)}:{i}: {line.strip()}")
     assert offenders == []
+
+
+def test_ollama_warns_when_its_default_num_ctx_on_the_card_differs_from_the_scenario():
+    """server/routes.go: 4,096 below 23 GiB of VRAM, 32,768 below 47 GiB, 262,144 above."""
+    warn = lambda ctx, card: estimate(make(weights="q4_k_m", runtime="ollama", context_length=ctx),  # noqa: E731
+                                      gpu=gpu(card)).warnings
+    assert any("num_ctx = 32,768 on NVIDIA GeForce RTX 4090" in w for w in warn(8192, "rtx-4090"))
+    assert any("num_ctx = 4,096" in w for w in warn(8192, "rtx-3060-12gb"))
+    assert not warn(32768, "rtx-4090") and not warn(4096, "rtx-3060-12gb")

@@ -46,7 +46,7 @@ def precise_estimate(setup: Setup) -> Estimate:
         per_gpu=per,
         why=why,
         notes=tuple(notes),
-        warnings=tuple(warnings(setup.s)),
+        warnings=tuple(warnings(setup)),
         gpu=setup.gpu.id,
         kv_bytes_per_token=kv.per_token,
         trainable_parameters=trainable,

@@ -14,6 +14,7 @@ from .units import fmt_tokens
 
 if TYPE_CHECKING:
     from .scenario import Scenario
+    from .setup import Setup
 
 
 class Refused(ValueError):
@@ -35,9 +36,10 @@ def check(s: Scenario) -> None:
         raise Refused(found[0])
 
 
-def warnings(s: Scenario) -> list[str]:
-    w, m = s.workload, s.model.spec
-    out = runtime(w.runtime).warnings(s, weight_format(w.weights))
+def warnings(setup: Setup) -> list[str]:
+    """What the estimate on this GPU should say next to its numbers."""
+    w, m = setup.w, setup.spec
+    out = setup.runtime.warnings(setup)
     if w.context_length > m.max_position_embeddings:
         out.append(f"workload.context_length = {fmt_tokens(w.context_length)} is beyond {m.name}'s trained context of "
                    f"{fmt_tokens(m.max_position_embeddings)} (max_position_embeddings): without RoPE scaling the "

@@ -99,8 +99,8 @@ class Runtime:
         """Why it cannot load weights of this format (None: it can)."""
         return None if fmt.kind in self.weight_kinds else f"it does not load {fmt.label} weights"
 
-    def warnings(self, s: Scenario, weights: WeightFormat) -> list[str]:
-        """Setups it runs, but not as the numbers might suggest."""
+    def warnings(self, setup: Setup) -> list[str]:
+        """Setups it runs, but not as the numbers might suggest (on this GPU)."""
         return []
 
     # --- defaults -------------------------------------------------------------------------------

@@ -58,6 +58,13 @@ class Ollama(LlamaCpp):
         total = sum(g.memory_bytes for g in gpus)
         return next((ctx for above, ctx in CONTEXT_BY_VRAM if total >= above), CONTEXT_DEFAULT)
 
+    def warnings(self, setup: Setup) -> list[str]:
+        ctx, default = setup.w.context_length, self.default_context([setup.gpu])
+        if ctx == default:
+            return []
+        return [f"ollama sets num_ctx = {default:,} on {setup.gpu.name} (server/routes.go, by VRAM) unless the request, "
+                f"the Modelfile (PARAMETER num_ctx {ctx}) or OLLAMA_CONTEXT_LENGTH sets {ctx:,}; the KV cache follows num_ctx"]
+
     def flash_attention_default(self, s: Scenario) -> tuple[bool, str]:
         return True, "ollama passes --flash-attn auto to llama-server unless OLLAMA_FLASH_ATTENTION is set"
 

@@ -10,7 +10,7 @@ import math
 from typing import TYPE_CHECKING
 
 from .. import constants as K
-from ..formats import WEIGHT_FORMATS, KVFormat, WeightFormat
+from ..formats import WEIGHT_FORMATS, KVFormat, WeightFormat, weight_format
 from .base import ALL_MODES, Finding, Part, Runtime, setting
 
 if TYPE_CHECKING:
@@ -56,8 +56,9 @@ class Transformers(Runtime):
                                "load, so the base would be 16-bit; choose bf16 (LoRA) or nf4 (QLoRA)"))
         return out
 
-    def warnings(self, s: Scenario, weights: WeightFormat) -> list[str]:
-        if weights.kind == "gguf" and not s.is_training:
+    def warnings(self, setup: Setup) -> list[str]:
+        weights = weight_format(setup.w.weights)
+        if weights.kind == "gguf" and not setup.training:
             return [f"transformers dequantizes GGUF {weights.id} weights on load (docs: gguf.md): they take 16 bits "
                     "per weight in GPU memory, not the file's size"]
         return []
@@ -69,8 +70,8 @@ class Transformers(Runtime):
     def checkpointing_default(self, s: Scenario) -> tuple[bool, str]:
         if s.workload.mode == "qlora":
             # peft/utils/other.py: prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
-            return True, "on: PEFT's prepare_model_for_kbit_training enables it for QLoRA by default"
-        return False, "off: transformers' Trainer enables it only when asked (gradient_checkpointing=False)"
+            return True, "PEFT's prepare_model_for_kbit_training enables it for QLoRA"
+        return False, "transformers' Trainer enables it only when asked (gradient_checkpointing=False)"
 
     def multi_gpu_field(self, s: Scenario) -> str:
         # QLoRA on several GPUs spreads whole layers (device_map="auto"); bitsandbytes has no TP plan

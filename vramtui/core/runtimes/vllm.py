@@ -11,6 +11,7 @@ from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING
 
 from .. import constants as K
+from ..formats import weight_format
 from ..units import GiB
 from .base import Part, Runtime
 
@@ -48,8 +49,8 @@ class VLLM(Runtime):
     context_mib = 512 + 768
     slack = (0.0, 0.0)  # vLLM allocates its KV cache and buffers once
 
-    def warnings(self, s: Scenario, weights) -> list[str]:
-        if weights.kind == "gguf":
+    def warnings(self, setup: Setup) -> list[str]:
+        if weight_format(setup.w.weights).kind == "gguf":
             return ["vLLM's GGUF support is experimental and single-file only (vLLM docs: features/quantization/gguf)"]
         return []
 

@@ -108,7 +108,8 @@ class SummaryPanel(Vertical):
             totals.append(f" {gpu_name} +{fmt_bytes(verdict.headroom_bytes, unit)} ({verdict.headroom_pct:.0f}%)")
         else:
             totals.append("✘ DOES NOT FIT", "bold red")
-            needed = f", needs {verdict.gpus_needed} GPUs" if verdict.gpus_needed else ", >8 GPUs"
+            n = verdict.gpus_needed
+            needed = (f", {n} GPUs" if compact else f", needs {n} GPUs") if n else ", >8 GPUs"
             totals.append(f" {gpu_name} −{fmt_bytes(-verdict.headroom_bytes, unit)}{needed}")
         self.query_one("#summary-totals", Static).update(totals)
 
