@@ -62,9 +62,7 @@ class Setup:
     # --- resolved defaults ------------------------------------------------------------------------
     @cached_property
     def flash(self) -> tuple[bool, str]:
-        if self.o.flash_attention is not None:
-            return self.o.flash_attention, "set in the scenario"
-        return self.runtime.flash_attention_default(self.s)
+        return _resolved(self.o.flash_attention, self.runtime.flash_attention_default(self.s))
 
     @property
     def flash_attention(self) -> bool:
@@ -72,9 +70,7 @@ class Setup:
 
     @cached_property
     def checkpointing(self) -> tuple[bool, str]:
-        if self.o.gradient_checkpointing is not None:
-            return self.o.gradient_checkpointing, "set in the scenario"
-        return self.runtime.checkpointing_default(self.s)
+        return _resolved(self.o.gradient_checkpointing, self.runtime.checkpointing_default(self.s))
 
     @property
     def gradient_checkpointing(self) -> bool:
@@ -126,3 +122,8 @@ class Setup:
     def kv_tokens(self) -> int:
         """Context rounded up to the runtime's KV allocation unit."""
         return math.ceil(self.w.context_length / self.kv_block) * self.kv_block
+
+
+def _resolved(value: bool | None, default: tuple[bool, str]) -> tuple[bool, str]:
+    """The scenario's setting when it has one, else the runtime's default and its reason."""
+    return (value, "set in the scenario") if value is not None else default

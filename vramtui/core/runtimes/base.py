@@ -52,7 +52,6 @@ class Runtime:
     id: ClassVar[str]
     label: ClassVar[str]
     summary: ClassVar[str]  # one line for help text and the runtime table
-    source: ClassVar[str]  # where its rules come from (docs page or source tree)
 
     modes: ClassVar[tuple[str, ...]] = ("inference",)
     modes_reason: ClassVar[str] = "it serves models; it does not train them"
@@ -65,10 +64,8 @@ class Runtime:
     multi_gpu_reason: ClassVar[str] = ""
     measurable: ClassVar[bool] = False  # `vramtui measure` can build and run it (transformers models)
     preallocates: ClassVar[bool] = False  # takes a share of the card up front and fills it with KV cache
-    memory_share_label: ClassVar[str] = ""  # what the workload's gpu_memory_utilization means here
     # memory outside the framework's counters per GPU (CUDA context, libraries), and allocator slack
     context_mib: ClassVar[int] = 500
-    context_source: ClassVar[str] = ""
     slack: ClassVar[tuple[float, float]] = (0.0, 0.10)  # (inference, training) share of allocated bytes
 
     # --- what it accepts ----------------------------------------------------------------------
@@ -152,10 +149,6 @@ class Runtime:
 
     def inference_activations(self, setup: Setup) -> Part:
         raise NotImplementedError
-
-    def compute_buffer_per_gpu(self) -> bool:
-        """Whether every GPU holds a whole activation/compute buffer (layer split) instead of a shard."""
-        return self.multi_gpu == "layers"
 
     def overhead(self, setup: Setup, per: Mapping[str, int]) -> Part:
         """Memory outside the framework's counters, given the other components on this GPU."""

@@ -32,7 +32,6 @@ class LlamaCpp(Runtime):
     id = "llama.cpp"
     label = "llama.cpp"
     summary = "llama.cpp server/CLI: GGUF weights, layers split across GPUs, host RAM for the rest"
-    source = "https://github.com/ggml-org/llama.cpp"
     modes_reason = "llama.cpp runs inference (its server and CLI); train with transformers (PEFT/TRL)"
     weight_kinds = ("gguf", "float", "nominal")
     # common/arg.cpp kv_cache_types: f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1; no fp8

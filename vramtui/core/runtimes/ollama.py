@@ -37,7 +37,6 @@ class Ollama(LlamaCpp):
     id = "ollama"
     label = "ollama"
     summary = "ollama: llama.cpp's llama-server with ollama's defaults (num_ctx by VRAM, num_batch by context)"
-    source = "https://github.com/ollama/ollama"
     modes_reason = "ollama runs inference only; train with transformers (PEFT/TRL) and import the result"
 
     def ubatch(self, setup: Setup) -> tuple[int, str]:

@@ -54,14 +54,12 @@ class SGLang(Runtime):
     id = "sglang"
     label = "SGLang"
     summary = "SGLang server: weights and KV pool in mem_fraction_static of the card, chunked prefill"
-    source = "https://github.com/sgl-project/sglang"
     modes_reason = "SGLang is a serving engine; train with transformers (PEFT/TRL) instead"
     weight_kinds = ("float", "quant", "nominal", "gguf")
     # server_args.py --kv-cache-dtype: auto (the model's dtype), fp8_e5m2, fp8_e4m3
     kv_formats = ("fp32", "fp16", "bf16", "fp8")
     kv_reason = "--kv-cache-dtype is auto (the model's dtype) or fp8_e4m3/fp8_e5m2"
     preallocates = True
-    memory_share_label = "mem_fraction_static: the share of the card for weights + KV pool"
     context_mib = CONTEXT_MIB
     slack = (0.0, 0.0)
 

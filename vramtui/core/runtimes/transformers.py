@@ -22,7 +22,6 @@ class Transformers(Runtime):
     id = "transformers"
     label = "transformers"
     summary = "Hugging Face transformers (+ PEFT, TRL, bitsandbytes for training)"
-    source = "https://github.com/huggingface/transformers"
     modes = ALL_MODES
     measurable = True
     weight_kinds = ("float", "quant", "nominal", "gguf")

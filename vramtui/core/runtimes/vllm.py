@@ -36,14 +36,12 @@ class VLLM(Runtime):
     id = "vllm"
     label = "vLLM"
     summary = "vLLM server (V1 engine): paged KV cache in a pre-allocated share of the card"
-    source = "https://github.com/vllm-project/vllm"
     modes_reason = "vLLM is an inference and serving engine; train with transformers (PEFT/TRL) instead"
     weight_kinds = ("float", "quant", "nominal", "gguf")
     # vllm/config/cache.py CacheDType: "auto" (the model's dtype), "fp8", "fp8_e4m3", "fp8_e5m2"
     kv_formats = ("fp32", "fp16", "bf16", "fp8")
     kv_reason = "--kv-cache-dtype is auto (the model's dtype) or fp8; q8_0/q4_0 are llama.cpp's"
     preallocates = True
-    memory_share_label = "gpu_memory_utilization: the share of the card vLLM may use, KV cache included"
     # CUDA context ~0.5 GiB plus CUDA graphs of 0.5-1.6 GiB with the default capture sizes, from public
     # vLLM start-up logs ("Graph capturing finished in N secs, took X GiB"); 512 + 768 MiB.
     context_mib = 512 + 768
