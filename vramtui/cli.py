@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ from .core.runtimes import runtime
 from .core.scenario import LOSSES, MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
 from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_tokens, to_unit
 
-COMMANDS = ("estimate", "fit", "models", "gpus", "import-config", "validate", "measure")
+COMMANDS = ("estimate", "fit", "plan", "models", "gpus", "import-config", "validate", "measure")
 EXIT_USAGE = 2
 
 
@@ -98,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="the GPU grid: fits, headroom, GPUs needed, max context/batch, speed, price")
     _scenario_args(fit)
     fit.add_argument("--sort", choices=("need", "headroom", "price", "price-per-gib", "speed", "max-context", "name"), default=None)
+    pl = sub.add_parser("plan", help="what goes on which GPU, what stays in host RAM, and the command that runs it")
+    _scenario_args(pl)
+    pl.add_argument("--gpu-layers", type=_count, metavar="N",
+                    help="llama.cpp/ollama: evaluate -ngl N instead of searching for the largest that fits")
+    pl.add_argument("--tensor-split", metavar="A,B", help="llama.cpp/ollama: each GPU's share of the layers")
+    pl.add_argument("--host-ram", type=_bytes, metavar="SIZE", help="host memory to check against (64G, 128GiB)")
+    pl.add_argument("--host-bandwidth", type=float, metavar="GB/s",
+                    help="host memory bandwidth for the CPU part of decode (default 89.6: dual-channel DDR5-5600)")
     models = sub.add_parser("models", help="list model presets")
     models.add_argument("filter", nargs="?", default="", help="substring of id, name or family")
     models.add_argument("--family")
@@ -177,6 +186,99 @@ def _unused_flags(a: argparse.Namespace, s: Scenario) -> list[str]:
         if reason:
             out.append(f"--{flag.replace('_', '-')} has no effect here: {reason}")
     return out
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _bytes(text: str) -> int:
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(G|GB|GiB|T|TB|TiB)?\s*", text, re.IGNORECASE)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; use 64G or 128GiB")
+    scale = 1 << 40 if (m.group(2) or "G").upper().startswith("T") else 1 << 30
+    return int(float(m.group(1)) * scale)
+
+
+def plan_gpus(text: str | None, s: Scenario) -> tuple[list[presets.GPUSpec], int | None]:
+    """The devices of a plan: preset ids (``2xrtx-4090`` repeats one), ``local``, or the verdict GPU;
+    and the host RAM when the machine was read."""
+    if text is None:
+        return [presets.gpu(s.hardware.verdict_gpu)], None
+    if text.strip() == "local":
+        from .core.local_gpus import LocalGPUError, detect
+        from .core.local_specs import local_specs
+
+        try:
+            machine = detect()
+        except LocalGPUError as exc:
+            raise UsageError(f"--gpus local: {exc}") from None
+        return local_specs(machine), machine.host_total_bytes
+    out = []
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        m = re.fullmatch(r"(\d+)x(.+)", item)
+        count, gid = (int(m.group(1)), m.group(2)) if m else (1, item)
+        if not 1 <= count <= 64:
+            raise UsageError(f"--gpus: {item!r}: between 1 and 64 cards of one kind")
+        out += [presets.gpu(gid)] * count
+    if not out:
+        raise UsageError("--gpus: give GPU ids (see `vramtui gpus`), e.g. rtx-3090,rtx-3060-12gb or 2xrtx-4090")
+    return out, None
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    from .core.plan import HOST_BANDWIDTH_GBS, Host, PlanError, plan
+
+    gpus_text, a.gpus = a.gpus, None  # --gpus names the plan's devices here, not the grid's
+    s = scenario_from_args(a)
+    gpus, host_ram = plan_gpus(gpus_text, s)
+    split = None
+    if a.tensor_split:
+        try:
+            split = [float(x) for x in a.tensor_split.split(",")]
+        except ValueError:
+            raise UsageError(f"--tensor-split: {a.tensor_split!r}: give one number per GPU, e.g. 3,1") from None
+    host = Host(a.host_ram if a.host_ram is not None else host_ram, a.host_bandwidth or HOST_BANDWIDTH_GBS)
+    try:
+        p = plan(s, gpus, host, gpu_layers=a.gpu_layers, tensor_split=split)
+    except PlanError as exc:
+        raise UsageError(str(exc)) from None
+    if a.json:
+        print(json.dumps(p.to_json()))
+        return 0
+    u = a.unit
+    print(f"{s.summary}  [plan]")
+    print(("✔ " if p.fits else "✘ ") + p.summary)
+    rows = [[str(i), d.gpu.id, "" if d.layers is None else str(d.layers)]
+            + [f"{to_unit(d.parts.get(k, 0), u):.2f}" for k in ("weights", "kv_cache", "activations", "overhead")]
+            + [f"{to_unit(d.bytes, u):.2f}", f"{to_unit(d.usable_bytes, u):.2f}", "yes" if d.fits else "NO"]
+            for i, d in enumerate(p.devices)]
+    print(_table(["#", "gpu", "layers", "weights", "KV", "compute", "overhead", f"total {u}", f"usable {u}", "fits"],
+                 rows, right=set(range(2, 10))))
+    if p.host_bytes:
+        parts = ", ".join(f"{k.replace('_', ' ')} {fmt_bytes(v, u)}" for k, v in p.host_parts.items() if v)
+        print(f"host RAM: {fmt_bytes(p.host_bytes, u)} ({parts})")
+    if p.tokens_per_s:
+        print(f"decode: ~{p.tokens_per_s:.1f} tokens/s per sequence (memory-bandwidth bound)")
+    if p.max_context:
+        print(f"max context on this split: {fmt_tokens(p.max_context)}")
+    alt = p.details.get("moe_alternative")
+    if alt:
+        print(f"MoE alternative: {alt['why']}: ~{alt['tokens_per_s']} tokens/s\n  {alt['command']}")
+    for w in p.warnings:
+        print(f"warning: {w}")
+    print(f"\n{p.command}")
+    for f in p.flags:
+        print(f"  {f.flag} {f.value}".rstrip() + f"   # {f.why}")
+    for name, text in p.files.items():
+        print(f"\n--- {name}\n{text}", end="")
+    return 0
 
 
 def _share(text: str) -> float:
@@ -444,7 +546,7 @@ def cmd_measure(a: argparse.Namespace) -> int:
     return 0
 
 
-HANDLERS = {"measure": cmd_measure, "validate": cmd_validate, "estimate": cmd_estimate, "fit": cmd_fit, "models": cmd_models, "gpus": cmd_gpus,
+HANDLERS = {"plan": cmd_plan, "measure": cmd_measure, "validate": cmd_validate, "estimate": cmd_estimate, "fit": cmd_fit, "models": cmd_models, "gpus": cmd_gpus,
             "import-config": cmd_import_config}
 
 

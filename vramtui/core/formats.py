@@ -282,6 +282,62 @@ def gguf_bytes(model: ModelSpec, fmt: WeightFormat) -> int:
     return total + _bits_bytes(rest, 32) + _bits_bytes(c.extra, 16)
 
 
+@dataclass(frozen=True)
+class LayerLayout:
+    """A model's weights as a layer split places them: the input embedding table, each repeating
+    layer, and the output layer (lm_head + final norm; llama.cpp's ``-ngl`` counts it as one layer)."""
+
+    token_embd: int
+    layers: tuple[int, ...]
+    experts: tuple[int, ...]  # of each layer's bytes, the routed experts' (what --n-cpu-moe keeps on the CPU)
+    output: int  # a tied model's output layer is a copy of the embedding table
+
+    @property
+    def total(self) -> int:
+        return self.token_embd + sum(self.layers) + self.output
+
+
+@lru_cache(maxsize=1024)
+def layer_layout(model: ModelSpec, fmt: WeightFormat) -> LayerLayout:
+    """Bytes per layer in ``fmt``. GGUF follows llama-quant.cpp tensor by tensor (attn_v and ffn_down
+    differ from layer to layer); other formats spread the repeating layers' bytes evenly."""
+    L, c = model.num_hidden_layers, model.counts()
+    norm_bits = 32 if fmt.kind == "gguf" else (fmt.other_bits if fmt.kind == "quant" else fmt.linear_bits)
+    final_norm = _bits_bytes(model.hidden_size if model.final_norm else 0, norm_bits)
+    moe_layers = set(range(model.first_dense_layers, L)) if model.is_moe else set()
+    if fmt.kind == "gguf":
+        tensors = gguf_tensor_types(model, fmt)
+        per = [0] * L
+        experts = [0] * L
+        embd = out = 0
+        layer = -1
+        for role, typ, n in tensors:
+            size = _bits_bytes(n, GGML_BITS[typ])
+            if role == "token_embd":
+                embd = size
+            elif role == "output":
+                out = size
+            else:
+                if role in ("attn_q", "attn"):
+                    layer += 1  # each layer's tensors start with its query (or MLA's attention block)
+                per[layer] += size
+                if role in ("ffn_up_gate", "ffn_down") and layer in moe_layers:
+                    experts[layer] += size
+        rest = weight_bytes(model, fmt) - embd - out - sum(per) - final_norm  # norms, biases, routers (f32)
+        if model.tie_word_embeddings:
+            out = embd
+        return LayerLayout(embd, tuple(p + rest // L for p in per), tuple(experts), out + final_norm)
+    total = weight_bytes(model, fmt)
+    other_bits = fmt.other_bits if fmt.kind == "quant" else fmt.linear_bits
+    embd = _bits_bytes(c.embedding, other_bits)
+    out = _bits_bytes(c.lm_head, other_bits) if not model.tie_word_embeddings else embd
+    body = total - embd - (0 if model.tie_word_embeddings else out) - final_norm
+    per_layer = body // L
+    per_expert_layer = _bits_bytes(c.experts // max(1, len(moe_layers)), fmt.linear_bits) if moe_layers else 0
+    return LayerLayout(embd, (per_layer,) * L, tuple(per_expert_layer if i in moe_layers else 0 for i in range(L)),
+                       out + final_norm)
+
+
 @lru_cache(maxsize=1024)
 def token_embedding_bytes(model: ModelSpec, fmt: WeightFormat) -> int:
     """Bytes of the input embedding table as ``fmt`` stores it (GGUF: the mix's token_embd type)."""

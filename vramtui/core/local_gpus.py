@@ -13,7 +13,6 @@ one line naming every source tried and why it found nothing.
 
 from __future__ import annotations
 
-import importlib
 import json
 import platform
 import re
@@ -89,7 +88,9 @@ def nvml_gpus(nvml: Any = None) -> list[LocalGPU]:
     """NVIDIA GPUs through NVML; ``nvml`` is the pynvml module (default: import it now, not at start-up)."""
     if nvml is None:
         try:
-            nvml = importlib.import_module("pynvml")  # nvidia-ml-py, optional; imported here, not at start-up
+            import pynvml  # nvidia-ml-py; imported here, not at start-up
+
+            nvml = pynvml
         except ImportError:
             raise Unavailable("NVML is not available (nvidia-ml-py is not installed)") from None
     try:

@@ -134,6 +134,8 @@ class VramApp(App):
                 yield SystemCommand(f"Sort GPUs by {col.title}", "Again reverses the order", partial(screen.sort_by, col.key))
             yield SystemCommand("GPUs: fits only (ctrl+f)", "Show only GPUs the scenario fits on", screen.action_toggle_fits)
             yield SystemCommand("GPUs: all presets (ctrl+g)", "Show every GPU preset", screen.action_toggle_all)
+            yield SystemCommand("Copy the plan's command (ctrl+y)", "The launch command for the GPU under the cursor",
+                                screen.action_copy_command)
 
     def action_toggle_method(self) -> None:
         self.method = "guide" if self.method == "precise" else "precise"

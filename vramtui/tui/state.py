@@ -5,13 +5,14 @@ The App computes a ``Result`` once per scenario (or method) change; views only r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from ..core import presets
 from ..core.estimate import Estimate
 from ..core.fit import GPUFit, fit_grid
 from ..core.methods import METHOD_IDS, estimate
+from ..core.plan import Plan, PlanError, plan
 from ..core.scenario import Scenario
 from ..core.setup import Setup
 
@@ -25,6 +26,7 @@ class Result:
     grid: tuple[GPUFit, ...]  # every GPU preset, in preset order
     # settings the scenario may leave to the runtime: the value in force on the verdict GPU, and why
     defaults: dict[str, tuple[object, str]]
+    _plans: dict[str, Plan | str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def current(self) -> Estimate:
@@ -37,6 +39,16 @@ class Result:
     @property
     def verdict(self) -> GPUFit:
         return self.by_gpu[self.scenario.hardware.verdict_gpu]
+
+    def plan_on(self, gpu_id: str) -> Plan | str:
+        """The runtime's plan on this kind of GPU (made when first asked: only the GPU screen shows
+        it), or why there is none."""
+        if gpu_id not in self._plans:
+            try:
+                self._plans[gpu_id] = plan(self.scenario, [presets.gpu(gpu_id)])
+            except PlanError as exc:
+                self._plans[gpu_id] = str(exc)
+        return self._plans[gpu_id]
 
 
 def compute(scenario: Scenario, method: str) -> Result:

@@ -7,14 +7,16 @@ and default cites the runtime's own source or documentation.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..formats import KVFormat, WeightFormat
+from ..plan import Flag, Host, Plan, PlanError
 from ..units import MiB
 
 if TYPE_CHECKING:
+    from ..layer_split import Placement
     from ..presets import GPUSpec
     from ..scenario import Scenario
     from ..setup import Setup
@@ -167,3 +169,19 @@ class Runtime:
     def kv_capacity_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int) -> int | None:
         """KV tokens a pre-allocating runtime reserves on this card (None: it allocates what is asked)."""
         return None
+
+    # --- plans and launch commands --------------------------------------------------------------
+    def plan(self, s: Scenario, gpus: tuple[GPUSpec, ...], host: Host, gpu_layers: int | None,
+             tensor_split: Sequence[float] | None) -> Plan:
+        """Where everything goes on ``gpus``; servers and transformers shard, training adds ZeRO."""
+        if gpu_layers is not None or tensor_split is not None:
+            raise PlanError(f"--gpu-layers and --tensor-split are for layer-split runtimes; {self.label} "
+                            f"spreads over GPUs with {self.multi_gpu_field(s).replace('_', ' ')}")
+        from ..planners import sharded_plan, training_plan
+
+        return training_plan(s, gpus, host) if s.is_training else sharded_plan(s, gpus, host)
+
+    def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None
+               ) -> tuple[str, tuple[Flag, ...], dict[str, str]]:
+        """The command that starts this plan, each flag with the plan number it comes from, and any files."""
+        raise NotImplementedError

@@ -8,14 +8,18 @@ the KV cache padded to its cell padding, one compute buffer per device sized for
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
 from ..formats import KVFormat, WeightFormat, token_embedding_bytes
+from ..plan import Flag, Host, Plan
 from ..units import GiB
 from .base import Finding, Part, Runtime, setting
 
 if TYPE_CHECKING:
+    from ..layer_split import Placement
+    from ..presets import GPUSpec
     from ..scenario import Scenario
     from ..setup import Setup
 
@@ -110,6 +114,51 @@ class LlamaCpp(Runtime):
         if setup.pp > 1:
             why += "; every GPU of the layer split holds its own compute buffer"
         return Part(max(logits, attn), why)
+
+    # --- plans ------------------------------------------------------------------------------------
+    def plan(self, s: Scenario, gpus: tuple[GPUSpec, ...], host: Host, gpu_layers: int | None,
+             tensor_split: Sequence[float] | None) -> Plan:
+        from ..planners import layer_split_plan
+
+        return layer_split_plan(s, gpus, host, gpu_layers, tensor_split)
+
+    def launch_settings(self, s: Scenario, n: Mapping[str, Any]) -> list[Flag]:
+        """The settings a layer-split plan fixes, in llama-server's flags."""
+        from ..presets import gpu as gpu_preset
+        from ..setup import Setup
+
+        w = s.workload
+        flash, why_fa = Setup(s, gpu_preset(s.hardware.verdict_gpu)).flash
+        ngl, total = n["gpu_layers"], n["total_layers"]
+        flags = [
+            Flag("-m", f"{s.model.spec.id}-{w.weights.upper()}.gguf", f"the {w.weights.upper()} GGUF of {s.model.spec.name}"),
+            Flag("-ngl", str(ngl), f"{ngl} of {total} layers fit the GPUs (the output layer counts as one)"
+                 if ngl < total else f"all {total} layers fit the GPUs"),
+            Flag("-c", str(w.context_length * w.batch_size),
+                 f"{w.context_length:,} tokens × {w.batch_size} sequences: the slots share -c"),
+            Flag("-np", str(w.batch_size), "parallel sequences (the scenario's batch)"),
+            Flag("-fa", "on" if flash else "off", why_fa),
+        ]
+        if w.kv_cache != "fp16":
+            kv = LLAMACPP_KV_TYPES[w.kv_cache]
+            flags += [Flag("-ctk", kv, f"KV cache {w.kv_cache}"), Flag("-ctv", kv, f"KV cache {w.kv_cache}")]
+        if n.get("shares"):
+            flags.append(Flag("--tensor-split", ",".join(f"{x:g}" for x in n["shares"]), "the split asked for"))
+        elif n["gpus"] > 1:
+            flags.append(Flag("--tensor-split", "(default)", "llama.cpp splits layers by each GPU's free memory"))
+        if n.get("n_cpu_moe"):
+            flags.append(Flag("--n-cpu-moe", str(n["n_cpu_moe"]),
+                              f"the routed experts of the first {n['n_cpu_moe']} layers stay in host RAM"))
+        return flags
+
+    def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None
+               ) -> tuple[str, tuple[Flag, ...], dict[str, str]]:
+        flags = [f for f in self.launch_settings(s, numbers) if f.value != "(default)"]
+        return "llama-server " + " ".join(f"{f.flag} {f.value}" for f in flags), tuple(flags), {}
+
+
+# --cache-type-k / -v names (common/arg.cpp kv_cache_types)
+LLAMACPP_KV_TYPES = {"fp32": "f32", "fp16": "f16", "bf16": "bf16", "q8_0": "q8_0", "q4_0": "q4_0"}
 
 
 RUNTIME = LlamaCpp()

@@ -9,13 +9,15 @@ from the context and keeps ``MinimumMemory`` free on every GPU (``ml/device.go``
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..plan import Flag
 from ..units import GiB, MiB
 from .base import Part
 from .llamacpp import LlamaCpp
 
 if TYPE_CHECKING:
+    from ..layer_split import Placement
     from ..presets import GPUSpec
     from ..scenario import Scenario
     from ..setup import Setup
@@ -71,6 +73,25 @@ class Ollama(LlamaCpp):
         base = super().overhead(setup, per)
         keep = MINIMUM_MEMORY_MIB.get(setup.gpu.vendor, MINIMUM_MEMORY_MIB_DEFAULT)
         return Part(base.bytes + keep * MiB, f"{base.why} + {keep} MiB ollama keeps free per GPU (MinimumMemory)")
+
+    def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None
+               ) -> tuple[str, tuple[Flag, ...], dict[str, str]]:
+        """A Modelfile with the plan's num_ctx / num_gpu, and the server's environment."""
+        by = {f.flag: f for f in self.launch_settings(s, numbers)}
+        w, name = s.workload, f"vramtui-{s.model.spec.id}"
+        flags = [
+            Flag("FROM", by["-m"].value, by["-m"].why),
+            Flag("PARAMETER num_ctx", str(w.context_length), "tokens per sequence (ollama multiplies by OLLAMA_NUM_PARALLEL)"),
+            Flag("PARAMETER num_gpu", by["-ngl"].value, by["-ngl"].why + "; ollama's num_gpu counts layers as -ngl does"),
+            Flag("OLLAMA_NUM_PARALLEL", str(w.batch_size), by["-np"].why),
+            Flag("OLLAMA_FLASH_ATTENTION", "1" if by["-fa"].value == "on" else "0", by["-fa"].why),
+        ]
+        if "-ctk" in by:
+            flags.append(Flag("OLLAMA_KV_CACHE_TYPE", by["-ctk"].value, by["-ctk"].why))
+        modelfile = "\n".join(f"{f.flag} {f.value}" for f in flags if f.flag.startswith(("FROM", "PARAMETER"))) + "\n"
+        env = " ".join(f"{f.flag}={f.value}" for f in flags if f.flag.startswith("OLLAMA_"))
+        command = f"{env} ollama serve & ollama create {name} -f Modelfile && ollama run {name}"
+        return command, tuple(flags), {"Modelfile": modelfile}
 
 
 RUNTIME = Ollama()

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..plan import Flag
 from ..units import GiB, MiB
 from .base import Part, Runtime
 
 if TYPE_CHECKING:
+    from ..layer_split import Placement
     from ..presets import GPUSpec
     from ..scenario import Scenario
     from ..setup import Setup
@@ -112,6 +114,20 @@ class SGLang(Runtime):
         if not kv_per_token:
             return None
         return max(0, (self._budget(setup) - per_gpu["weights"]) // kv_per_token)
+
+    def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None
+               ) -> tuple[str, tuple[Flag, ...], dict[str, str]]:
+        from .vllm import server_model_flags
+
+        w = s.workload
+        n, share = numbers["gpus"], numbers["memory_share"]
+        model = server_model_flags(s, "--quantization", "--kv-cache-dtype", {"fp8": "fp8_e4m3"})
+        flags = [Flag("--model-path", model[0].value, model[0].why), *model[1:],
+                 Flag("--tp", str(n), f"the fewest GPUs ({n}) whose shards fit with the KV pool"),
+                 Flag("--context-length", str(w.context_length), "the scenario's context"),
+                 Flag("--mem-fraction-static", f"{share:g}", "weights + KV pool's share of each card"
+                      + (f"; a pool of {numbers['kv_capacity_tokens']:,} tokens" if numbers["kv_capacity_tokens"] else ""))]
+        return ("python -m sglang.launch_server " + " ".join(f"{f.flag} {f.value}" for f in flags), tuple(flags), {})
 
 
 RUNTIME = SGLang()

@@ -7,13 +7,16 @@ transient peak. Training follows PEFT/TRL's defaults.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
 from ..formats import WEIGHT_FORMATS, KVFormat, WeightFormat, weight_format
+from ..plan import Flag
 from .base import ALL_MODES, Finding, Part, Runtime, setting
 
 if TYPE_CHECKING:
+    from ..layer_split import Placement
     from ..scenario import Scenario
     from ..setup import Setup
 
@@ -73,8 +76,9 @@ class Transformers(Runtime):
         return False, "transformers' Trainer enables it only when asked (gradient_checkpointing=False)"
 
     def multi_gpu_field(self, s: Scenario) -> str:
-        # QLoRA on several GPUs spreads whole layers (device_map="auto"); bitsandbytes has no TP plan
-        return "pipeline_parallel" if s.workload.mode == "qlora" else "tensor_parallel"
+        # inference and QLoRA on several GPUs spread whole layers (from_pretrained(device_map="auto"));
+        # bitsandbytes has no TP plan; LoRA and full fine-tuning shard layers with tensor parallelism
+        return "pipeline_parallel" if s.workload.mode in ("inference", "qlora") else "tensor_parallel"
 
     def mla_cache(self, setup: Setup) -> tuple[int, str] | None:
         m = setup.spec
@@ -106,6 +110,12 @@ class Transformers(Runtime):
                + ("" if flash else f" + eager scores batch·heads·seq²·{K.EAGER_SCORE_BYTES} B")
                + " + last-position logits × vocab × 4 B")
         return Part(math.ceil((layer + scores) / setup.tp) + logits, why)
+
+    def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None
+               ) -> tuple[str, tuple[Flag, ...], dict[str, str]]:
+        from . import hf_launch
+
+        return hf_launch.training(s, numbers) if s.is_training else hf_launch.inference(s, numbers)
 
 
 RUNTIME = Transformers()

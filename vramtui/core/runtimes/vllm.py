@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
 from ..formats import weight_format
+from ..plan import Flag, hf_repo
 from ..units import GiB
 from .base import Part, Runtime
 
 if TYPE_CHECKING:
+    from ..layer_split import Placement
     from ..presets import GPUSpec
     from ..scenario import Scenario
     from ..setup import Setup
@@ -101,6 +103,40 @@ class VLLM(Runtime):
             return None
         rest = sum(per_gpu.values()) - per_gpu["kv_cache"]
         return max(0, (self.usable_bytes(setup.s, setup.gpu) - rest) // kv_per_token)
+
+    def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None
+               ) -> tuple[str, tuple[Flag, ...], dict[str, str]]:
+        w = s.workload
+        n, share = numbers["gpus"], numbers["memory_share"]
+        flags = server_model_flags(s, "--quantization", "--kv-cache-dtype", {"fp8": "fp8"})
+        flags += [
+            Flag("--tensor-parallel-size", str(n), f"the fewest GPUs ({n}) whose shards fit with the KV cache"),
+            Flag("--max-model-len", str(w.context_length), "the scenario's context"),
+            Flag("--gpu-memory-utilization", f"{share:g}", "the share of each card vLLM may take"
+                 + (f"; leaves KV room for {numbers['kv_capacity_tokens']:,} tokens" if numbers["kv_capacity_tokens"] else "")),
+        ]
+        _, seqs, _ = self.batch_defaults(numbers["card"])
+        if w.batch_size > seqs:
+            flags.append(Flag("--max-num-seqs", str(w.batch_size), "the scenario's concurrency"))
+        words = (f.value if f.flag == "model" else f"{f.flag} {f.value}" for f in flags)  # the model is positional
+        return "vllm serve " + " ".join(words), tuple(flags), {}
+
+
+def server_model_flags(s: Scenario, quant_flag: str, kv_flag: str, kv_names: Mapping[str, str]) -> list[Flag]:
+    """The model argument and its weight / KV formats, as vLLM and SGLang spell them."""
+    w = s.workload
+    repo = hf_repo(s)
+    if weight_format(w.weights).kind == "gguf":
+        flags = [Flag("model", f"./{s.model.spec.id}-{w.weights.upper()}.gguf", "a GGUF file (experimental)"),
+                 Flag("--tokenizer", repo, "GGUF files carry no Hugging Face tokenizer")]
+    else:
+        flags = [Flag("model", repo, "the preset's Hugging Face repo")]
+    quant = {"fp8": "fp8", "nf4": "bitsandbytes", "nf4-dq": "bitsandbytes", "int8": "bitsandbytes"}.get(w.weights)
+    if quant:
+        flags.append(Flag(quant_flag, quant, f"weights {w.weights}, quantized when loaded"))
+    if w.kv_cache in kv_names:
+        flags.append(Flag(kv_flag, kv_names[w.kv_cache], f"KV cache {w.kv_cache}"))
+    return flags
 
 
 RUNTIME = VLLM()

@@ -59,6 +59,7 @@ class GPUScreen(VramScreen):
         Binding("ctrl+f", "toggle_fits", "Fits only", tooltip="Show only GPUs the scenario fits on"),
         Binding("ctrl+g", "toggle_all", "All GPUs", tooltip="Show every GPU preset, not just the compared ones"),
         Binding("space", "toggle_compare", "Compare", show=False, tooltip="Add or remove the GPU from the comparison"),
+        Binding("ctrl+y", "copy_command", "Copy cmd", tooltip="Copy the plan's launch command (works over SSH)"),
     ]
 
     sort_key: str = "need"
@@ -73,6 +74,7 @@ class GPUScreen(VramScreen):
             yield Label("max $")
             yield Input(placeholder="budget", id="budget", compact=True)
         yield DataTable(id="gpu-table", cursor_type="cell", zebra_stripes=True)
+        yield Static("", id="plan-panel")
         yield Static("", id="gpu-hint", classes="hint")
 
     def on_mount(self) -> None:
@@ -140,11 +142,56 @@ class GPUScreen(VramScreen):
                 table.add_row(*self.cells(f, result), key=f.gpu.id)
             if cursor_key in keys:
                 table.cursor_coordinate = Coordinate(keys.index(cursor_key), cursor_col)
+        self.show_plan()
         arrow = "▼" if self.sort_reverse else "▲"
         title = next(c.title for c in COLUMNS if c.key == self.sort_key) or "mark"
         self.query_one("#gpu-hint", Static).update(
             f"{len(rows)} GPUs · sorted by {title} {arrow} · ★ verdict GPU (enter) · ✓ compared (space) · "
             f"F9 sort by column · ^F fits only · ^G all GPUs · units {self.vram.unit}")
+
+    def show_plan(self) -> None:
+        """The plan on the GPU under the cursor: where the layers go, what stays in host RAM, the command."""
+        panel = self.query_one("#plan-panel", Static)
+        gpu = self._cursor_gpu()
+        result = self.vram.result
+        if gpu is None or result is None:
+            panel.update("")
+            return
+        p = result.plan_on(gpu)
+        if isinstance(p, str):
+            panel.update(Text(f"Plan: {p}", "dim"))
+            return
+        unit = self.vram.unit
+        text = Text()
+        text.append("Plan ", "bold")
+        text.append("✔ " if p.fits else "✘ ", "green" if p.fits else "red")
+        text.append(p.summary)
+        if p.tokens_per_s:
+            text.append(f" · ~{p.tokens_per_s:.1f} tok/s")
+        for d in p.devices[:2]:
+            layers = f" {d.layers} layers," if d.layers is not None else ""
+            text.append(f"\n  {d.gpu.id}:{layers} {to_unit(d.bytes, unit):.2f} of {to_unit(d.usable_bytes, unit):.2f} {unit}")
+        if len(p.devices) > 2:
+            text.append(f" (×{len(p.devices)})")
+        if p.host_bytes:
+            text.append(f"\n  host RAM: {to_unit(p.host_bytes, unit):.2f} {unit}")
+        text.append("\n  $ ", "dim")
+        text.append(p.command, "bold")
+        text.append("   ^Y copies it", "dim")
+        panel.update(text)
+
+    @on(DataTable.CellHighlighted, "#gpu-table")
+    def _moved(self) -> None:
+        self.show_plan()
+
+    def action_copy_command(self) -> None:
+        gpu, result = self._cursor_gpu(), self.vram.result
+        p = result.plan_on(gpu) if (gpu and result) else None
+        if p is None or isinstance(p, str):
+            self.notify("No plan to copy here", severity="warning")
+            return
+        self.app.copy_to_clipboard(p.command)
+        self.notify(f"Copied: {p.command}", timeout=4)
 
     def refresh_grid(self) -> None:
         if self.vram.result is not None:
