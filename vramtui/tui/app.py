@@ -136,6 +136,8 @@ class VramApp(App):
             yield SystemCommand("GPUs: all presets (ctrl+g)", "Show every GPU preset", screen.action_toggle_all)
             yield SystemCommand("Copy the plan's command (ctrl+y)", "The launch command for the GPU under the cursor",
                                 screen.action_copy_command)
+            yield SystemCommand("Memory against context chart (ctrl+t)", "The need curve and each GPU's usable line",
+                                screen.action_toggle_chart)
 
     def action_toggle_method(self) -> None:
         self.method = "guide" if self.method == "precise" else "precise"

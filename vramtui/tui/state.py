@@ -10,6 +10,7 @@ from functools import cached_property
 
 from ..core import presets
 from ..core.estimate import Estimate
+from ..core.curves import need_by_context
 from ..core.fit import GPUFit, fit_grid
 from ..core.methods import METHOD_IDS, estimate
 from ..core.plan import Plan, PlanError, plan
@@ -39,6 +40,11 @@ class Result:
     @property
     def verdict(self) -> GPUFit:
         return self.by_gpu[self.scenario.hardware.verdict_gpu]
+
+    @cached_property
+    def context_curve(self) -> list[tuple[int, int]]:
+        """Need against context on the verdict GPU (made when the chart is first shown)."""
+        return need_by_context(self.scenario, self.method, presets.gpu(self.scenario.hardware.verdict_gpu))
 
     def plan_on(self, gpu_id: str) -> Plan | str:
         """The runtime's plan on this kind of GPU (made when first asked: only the GPU screen shows

@@ -60,6 +60,7 @@ class GPUScreen(VramScreen):
         Binding("ctrl+g", "toggle_all", "All GPUs", tooltip="Show every GPU preset, not just the compared ones"),
         Binding("space", "toggle_compare", "Compare", show=False, tooltip="Add or remove the GPU from the comparison"),
         Binding("ctrl+y", "copy_command", "Copy cmd", tooltip="Copy the plan's launch command (works over SSH)"),
+        Binding("ctrl+t", "toggle_chart", "Chart", tooltip="Memory against context: the need curve and each GPU's usable line"),
     ]
 
     sort_key: str = "need"
@@ -74,6 +75,9 @@ class GPUScreen(VramScreen):
             yield Label("max $")
             yield Input(placeholder="budget", id="budget", compact=True)
         yield DataTable(id="gpu-table", cursor_type="cell", zebra_stripes=True)
+        from textual_plotext import PlotextPlot  # imported with this screen only: start-up does not pay for it
+
+        yield PlotextPlot(id="context-chart")
         yield Static("", id="plan-panel")
         yield Static("", id="gpu-hint", classes="hint")
 
@@ -143,11 +147,41 @@ class GPUScreen(VramScreen):
             if cursor_key in keys:
                 table.cursor_coordinate = Coordinate(keys.index(cursor_key), cursor_col)
         self.show_plan()
+        self.show_chart()
         arrow = "▼" if self.sort_reverse else "▲"
         title = next(c.title for c in COLUMNS if c.key == self.sort_key) or "mark"
         self.query_one("#gpu-hint", Static).update(
             f"{len(rows)} GPUs · sorted by {title} {arrow} · ★ verdict GPU (enter) · ✓ compared (space) · "
             f"F9 sort by column · ^F fits only · ^G all GPUs · units {self.vram.unit}")
+
+    def action_toggle_chart(self) -> None:
+        chart = self.query_one("#context-chart")
+        chart.display = not chart.display
+        if chart.display:
+            self.show_chart()
+
+    def show_chart(self) -> None:
+        """The scenario's need against context (log scale) and the usable line of each compared GPU."""
+        from textual_plotext import PlotextPlot
+
+        chart = self.query_one("#context-chart", PlotextPlot)
+        result = self.vram.result
+        if not chart.display or result is None:
+            return
+        unit = self.vram.unit
+        curve = result.context_curve
+        xs = [c for c, _ in curve]
+        plt = chart.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.xscale("log")
+        plt.plot(xs, [to_unit(b, unit) for _, b in curve], label="need", marker="braille")
+        for g in result.scenario.hardware.gpus[:6]:
+            usable = to_unit(result.by_gpu[g].usable_bytes, unit)
+            plt.plot([xs[0], xs[-1]], [usable, usable], label=g, marker="dot")
+        plt.title(f"{result.scenario.model.spec.name}: need per GPU against context ({unit}); lines: usable memory")
+        plt.xlabel("context (tokens)")
+        chart.refresh()
 
     def show_plan(self) -> None:
         """The plan on the GPU under the cursor: where the layers go, what stays in host RAM, the command."""
