@@ -156,3 +156,19 @@ def test_plan_with_no_gpu_here_says_what_it_tried_and_exits_2(capsys, monkeypatc
     code, out, err = run(capsys, "plan", "--model", "llama-3.1-8b", "--gpus", "local")
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "no GPU found" in err and "NVML" in err and "rocm-smi" in err and "Traceback" not in err
+
+
+def test_published_partial_offloads_put_the_same_bytes_on_the_gpus_and_the_host():
+    """Each log's own -ngl split, rebuilt by the planner: weights and KV per side within 1 %."""
+    from vramtui.core.validation import load_points, validate
+
+    ids = {p.id for p in load_points() if p.gpu_layers is not None}
+    checked = 0
+    for r in validate("precise"):
+        if r.point.id not in ids:
+            continue
+        for c in r.comparisons:
+            if c.measure in ("gpu_weights_mib", "gpu_kv_cache_mib", "host_kv_cache_mib"):
+                assert abs(c.error) < 0.01, (r.point.id, c.measure, c.error)
+                checked += 1
+    assert len(ids) >= 8 and checked >= 20

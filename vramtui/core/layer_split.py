@@ -74,15 +74,17 @@ class LayerSplit:
     def _device_of(self, x: float) -> int:
         return min(bisect.bisect_right(self.splits, x), len(self.gpus) - 1)
 
-    def place(self, ngl: int, cpu_moe: int = 0) -> Placement:
+    def place(self, ngl: int, cpu_moe: int = 0, output_first: bool = False) -> Placement:
+        """``ngl`` as -ngl counts it; ``output_first``: the output layer is the first of the N on the GPUs
+        (how llama.cpp's --fit places when it offloads part of a model), not the last."""
         L = self.n_layer
         ngl = max(0, min(ngl, L + 1))
         act = ngl
-        start = max(L - ngl, 0)
+        start = max(L - (ngl - 1 if output_first and 0 < ngl <= L else ngl), 0)
         per_dev: list[list[int]] = [[] for _ in self.gpus]
         for il in range(start, L):
             per_dev[self._device_of((il - start) / act)].append(il)
-        out_dev = self._device_of((act - 1) / act) if ngl > L else None
+        out_dev = self._device_of((act - 1) / act) if ngl > L or (output_first and ngl > 0) else None
         lay = self.layout
         parts = []
         for d, layers in enumerate(per_dev):

@@ -98,11 +98,12 @@ class PlanError(ValueError):
 
 
 def plan(scenario: Scenario, gpus: Sequence[GPUSpec], host: Host | None = None, *, gpu_layers: int | None = None,
-         tensor_split: Sequence[float] | None = None) -> Plan:
+         tensor_split: Sequence[float] | None = None, output_first: bool = False) -> Plan:
     """The runtime's plan for ``scenario`` on ``gpus`` (repeat a GPU for several cards of one kind).
 
     ``gpu_layers`` / ``tensor_split`` (layer-split runtimes) evaluate that split instead of searching
-    for the largest, so a plan can be compared with a log that used ``-ngl N`` / ``--tensor-split``.
+    for the largest, so a plan can be compared with a log that used ``-ngl N`` / ``--tensor-split``;
+    ``output_first`` reads N as llama.cpp's ``--fit`` places it (the output layer, then N - 1 layers).
     """
     if not gpus:
         raise PlanError("gpus: give at least one GPU id (see `vramtui gpus`), or 'local'")
@@ -112,7 +113,12 @@ def plan(scenario: Scenario, gpus: Sequence[GPUSpec], host: Host | None = None, 
         raise PlanError("--tensor-split: shares must be non-negative and not all zero")
     from .runtimes import runtime
 
-    return runtime(scenario.workload.runtime).plan(scenario, tuple(gpus), host or Host(), gpu_layers, tensor_split)
+    rt = runtime(scenario.workload.runtime)
+    if output_first:
+        from .planners import layer_split_plan
+
+        return layer_split_plan(scenario, tuple(gpus), host or Host(), gpu_layers, tensor_split, output_first=True)
+    return rt.plan(scenario, tuple(gpus), host or Host(), gpu_layers, tensor_split)
 
 
 def hf_repo(scenario: Scenario) -> str:

@@ -39,10 +39,10 @@ def _host_check(host: Host, need: int) -> list[str]:
 
 
 def layer_split_plan(s: Scenario, gpus: Sequence[GPUSpec], host: Host, ngl: int | None,
-                     shares: Sequence[float] | None) -> Plan:
+                     shares: Sequence[float] | None, output_first: bool = False) -> Plan:
     split = LayerSplit(s, gpus, shares)
     rt = split.rt
-    p = split.place(ngl) if ngl is not None else split.largest()
+    p = split.place(ngl, output_first=output_first) if ngl is not None else split.largest()
     gpu_ok = split.fits(p)
     warnings = [*_host_check(host, p.host_bytes)]
     if not gpu_ok:
@@ -67,7 +67,7 @@ def layer_split_plan(s: Scenario, gpus: Sequence[GPUSpec], host: Host, ngl: int 
 
     def fits_at(ctx: int) -> bool:
         other = LayerSplit(s.replace("workload", context_length=ctx), gpus, shares)
-        return other.fits(other.place(p.gpu_layers, p.cpu_moe_layers))
+        return other.fits(other.place(p.gpu_layers, p.cpu_moe_layers, output_first))
 
     max_ctx = _largest(fits_at, 1, min(MAX_CONTEXT, s.model.spec.max_position_embeddings)) if gpu_ok else 0
     on_gpu = p.gpu_layers

@@ -35,6 +35,11 @@ MEASURES: dict[str, tuple[str, int]] = {
     "weights_mib": ("all:weights", MiB),
     "kv_cache_mib": ("all:kv_cache", MiB),
     "compute_buffer_mib": ("all:activations", MiB),
+    # a partial offload (the point gives -ngl): the GPUs' buffers and the host's KV, from the plan's split
+    "gpu_weights_mib": ("plan:weights", MiB),
+    "gpu_kv_cache_mib": ("plan:kv_cache", MiB),
+    "gpu_compute_buffer_mib": ("plan:activations", MiB),
+    "host_kv_cache_mib": ("plan-host:kv_cache", MiB),
     "weights_gib": ("weights", GiB),
     "activation_gib": ("activations", GiB),
     "kv_cache_gib": ("kv_capacity_bytes", GiB),
@@ -72,6 +77,10 @@ class Measured(BaseModel):
     weights_mib: float | None = None
     kv_cache_mib: float | None = None
     compute_buffer_mib: float | None = None
+    gpu_weights_mib: float | None = None
+    gpu_kv_cache_mib: float | None = None
+    gpu_compute_buffer_mib: float | None = None
+    host_kv_cache_mib: float | None = None
     weights_gib: float | None = None
     activation_gib: float | None = None
     kv_cache_gib: float | None = None
@@ -115,6 +124,10 @@ class Point(BaseModel):
     lora_targets: list[str] | None = None
     tensor_parallel: int = 1
     pipeline_parallel: int = 1  # a layer split over GPUs (llama.cpp, ollama, device_map)
+    # a partial offload: the log's "offloaded N/M layers"; output_first when llama.cpp's --fit placed it
+    # (the output layer first, then N - 1 layers) rather than -ngl N (the last N layers)
+    gpu_layers: int | None = Field(default=None, ge=0)
+    output_first: bool = False
     sequence_parallel: bool = False
     data_parallel: int = 1
     zero_stage: int = 0
@@ -176,6 +189,8 @@ class PointResult:
         bytes) is summarised apart, as "KV capacity", so memory and capacity errors do not mix."""
         if self.total is not None and self.total.measure == "kv_cache_tokens":
             return self.point.runtime, "KV capacity"
+        if self.point.gpu_layers is not None:
+            return self.point.runtime, "partial offload"
         return self.point.table or self.point.runtime, self.point.mode
 
 
@@ -208,6 +223,18 @@ def _estimated(kind: str, s: Scenario, e: Estimate) -> float | None:
     return None
 
 
+def _planned(kind: str, point: Point, s: Scenario) -> float | None:
+    """A partial offload's figure from the plan of the point's own split (precise method only)."""
+    from .plan import plan
+
+    gpu = presets.gpu(s.hardware.verdict_gpu)
+    p = plan(s, [gpu], gpu_layers=point.gpu_layers, output_first=point.output_first)
+    part = kind.split(":")[1]
+    if kind.startswith("plan-host:"):
+        return p.host_parts.get(part, 0)
+    return sum(d.parts.get(part, 0) for d in p.devices)
+
+
 def compare(point: Point, method: str = "precise") -> PointResult:
     s = point.scenario()
     e = estimate(s, method)
@@ -215,6 +242,11 @@ def compare(point: Point, method: str = "precise") -> PointResult:
     values = point.measured.model_dump(exclude_none=True)
     for key, value in values.items():
         kind, unit = MEASURES[key]
+        if kind.startswith("plan"):
+            if method == "guide" or point.gpu_layers is None:  # the guide has no layer split
+                continue
+            result.comparisons.append(Comparison(key, value * unit, _planned(kind, point, s) or 0))
+            continue
         est = _estimated(kind, s, e)
         if est is None or (method == "guide" and kind.startswith("kv_capacity")):
             continue
@@ -226,6 +258,14 @@ def compare(point: Point, method: str = "precise") -> PointResult:
 def _total(point: Point, s: Scenario, e: Estimate, m: dict[str, float]) -> Comparison | None:
     """The point's total is what its source measured: llama.cpp-style buffers, a server's weights
     (+ activation peak), or one whole-process figure."""
+    if point.gpu_layers is not None:  # a partial offload: what its GPUs hold
+        if e.method == "guide":
+            return None
+        gpu_parts = [("gpu_weights_mib", "plan:weights"), ("gpu_kv_cache_mib", "plan:kv_cache"),
+                     ("gpu_compute_buffer_mib", "plan:activations")]
+        have_gpu = [(k, kind) for k, kind in gpu_parts if k in m]
+        return Comparison("gpu buffers", sum(m[k] for k, _ in have_gpu) * MiB,
+                          sum(_planned(kind, point, s) or 0 for _, kind in have_gpu)) if have_gpu else None
     parts = [("weights_mib", "weights"), ("kv_cache_mib", "kv_cache"), ("compute_buffer_mib", "activations")]
     have = [(k, c) for k, c in parts if k in m]
     if have:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from ..core import presets
-from ..core.estimate import Estimate
 from ..core.curves import need_by_context
+from ..core.estimate import Estimate
 from ..core.fit import GPUFit, fit_grid
 from ..core.methods import METHOD_IDS, estimate
 from ..core.plan import Plan, PlanError, plan

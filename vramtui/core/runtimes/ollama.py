@@ -1,9 +1,12 @@
 """ollama: llama.cpp's engine (``llama-server`` since ollama 0.30) started with ollama's own defaults.
 
 Sources are ollama's tree at ``ollama/ollama@fb30760996871fa9460115c753afd2c60d4ab0f7``:
-``llm/llama_server.go`` passes ``-c num_ctx*num_parallel -np num_parallel``, ``-b N -ub N`` and
-``--flash-attn auto`` unless the user sets OLLAMA_FLASH_ATTENTION; ``server/sched.go`` picks num_batch
-from the context and keeps ``MinimumMemory`` free on every GPU (``ml/device.go``).
+``llm/llama_server.go`` passes ``-c num_ctx*num_parallel -np num_parallel``, ``-b N -ub N`` (num_batch,
+512 by default: api/types.go) and ``--flash-attn auto`` unless the user sets OLLAMA_FLASH_ATTENTION;
+``server/sched.go`` keeps ``MinimumMemory`` free on every GPU (``ml/device.go``). That tree also has a
+num_batch that grows with the context (``generationBatchForContext``), but every published log up to
+ollama 0.30.7 (validation/points) runs n_ubatch 512 at contexts up to 131,072, so the estimate keeps
+512 until a log shows the larger batch.
 """
 
 from __future__ import annotations
@@ -26,10 +29,6 @@ if TYPE_CHECKING:
 # scheduler subtracts it from each GPU's free memory before placing layers (server/sched.go)
 MINIMUM_MEMORY_MIB = {"apple": 512}
 MINIMUM_MEMORY_MIB_DEFAULT = 457
-# server/sched.go generationBatchForContext: num_batch (= n_ubatch) by context when the user sets none
-BATCH_BY_CONTEXT = ((32768, 2048), (4096, 1024))  # (context above, num_batch); else 512
-BATCH_DEFAULT = 512
-BATCH_CONSTRAINED = 256  # CUDA without flash attention, context > 4096, GPU of 8 GiB or less
 # server/routes.go: the default num_ctx from total VRAM (thresholds 47/23 GiB)
 CONTEXT_BY_VRAM = ((47 * GiB, 262144), (23 * GiB, 32768))
 CONTEXT_DEFAULT = 4096
@@ -41,18 +40,8 @@ class Ollama(LlamaCpp):
     summary = "ollama: llama.cpp's llama-server with ollama's defaults (num_ctx by VRAM, num_batch by context)"
     modes_reason = "ollama runs inference only; train with transformers (PEFT/TRL) and import the result"
 
-    def ubatch(self, setup: Setup) -> tuple[int, str]:
-        ctx = setup.w.context_length
-        if not setup.flash_attention:
-            small = setup.gpu.memory_bytes <= 8 * GiB and ctx > 4096
-            return (BATCH_CONSTRAINED if small else BATCH_DEFAULT), "num_batch"
-        for above, batch in BATCH_BY_CONTEXT:
-            if ctx > above:
-                return batch, "num_batch"
-        return BATCH_DEFAULT, "num_batch"
-
     def gpu_key(self, gpu: GPUSpec) -> Hashable:
-        return gpu.memory_bytes <= 8 * GiB, MINIMUM_MEMORY_MIB.get(gpu.vendor, MINIMUM_MEMORY_MIB_DEFAULT)
+        return MINIMUM_MEMORY_MIB.get(gpu.vendor, MINIMUM_MEMORY_MIB_DEFAULT)
 
     def default_context(self, gpus: list[GPUSpec]) -> int:
         """num_ctx when neither the request nor OLLAMA_CONTEXT_LENGTH sets it."""
