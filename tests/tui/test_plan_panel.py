@@ -3,6 +3,8 @@ command, and ctrl+y copies the command."""
 
 from __future__ import annotations
 
+import html
+
 from vramtui.tui.app import VramApp
 
 from ..builders import make
@@ -28,3 +30,23 @@ async def test_a_model_too_big_for_the_card_shows_the_layer_split_and_copies_the
         await pilot.press("down")  # the next GPU: the plan follows the cursor
         await pilot.pause()
         assert shown(pilot, "#plan-panel") != panel
+
+
+async def test_ctrl_t_shows_memory_against_context_with_each_gpus_usable_line():
+    app = VramApp(make("llama-3.1-8b"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await pilot.pause()
+        chart = app.screen.query_one("#context-chart")
+        assert not chart.display
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert chart.display
+        screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+        assert "need per GPU against context" in screen and "rtx-4090" in screen and "context (tokens)" in screen
+        curve = app.result.context_curve
+        assert curve[0][0] == 512 and curve[-1][0] == 131072  # up to the model's window
+        assert all(b1 <= b2 for (_, b1), (_, b2) in zip(curve, curve[1:], strict=False))  # more context, more memory
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert not chart.display
