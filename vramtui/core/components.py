@@ -141,8 +141,6 @@ def kv_cache(setup: Setup) -> KVCache:
         why += f"; {windowed} layers: {win_why}"
     if tokens != w.context_length:
         why += f"; rounded up to {setup.kv_block}-token blocks"
-    if fmt.id != w.kv_cache:
-        why += f"; {rt.label} allocates {fmt.id} instead of {w.kv_cache}"
     return KVCache(int(math.ceil(per_gpu * fmt.bytes_per_elem)), why, per_token=per_token)
 
 

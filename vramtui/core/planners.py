@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .fit import fit_grid
-from .layer_split import LayerSplit, Placement
+from .layer_split import LayerSplit
 from .methods import estimate
 from .plan import Device, Host, Plan, gib
 from .presets import GPUSpec
@@ -191,4 +191,4 @@ def training_plan(s: Scenario, gpus: Sequence[GPUSpec], host: Host) -> Plan:
                 details={"data_parallel": n, "zero_stage": zero, "cpu_offload": off})
 
 
-__all__ = ["layer_split_plan", "sharded_plan", "training_plan", "Placement"]
+__all__ = ["layer_split_plan", "sharded_plan", "training_plan"]

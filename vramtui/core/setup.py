@@ -53,7 +53,7 @@ class Setup:
 
     @cached_property
     def kv_format(self) -> KVFormat:
-        return kv_format(self.runtime.kv_cache_type(self))
+        return kv_format(self.w.kv_cache)
 
     @property
     def recipe(self) -> Recipe:

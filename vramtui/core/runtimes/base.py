@@ -127,10 +127,6 @@ class Runtime:
         """The format the weights take in GPU memory once loaded (transformers dequantizes GGUF)."""
         return fmt
 
-    def kv_cache_type(self, setup: Setup) -> str:
-        """The KV-cache type it really allocates for the scenario's ``kv_cache``."""
-        return setup.w.kv_cache
-
     def host_weight_bytes(self, setup: Setup, fmt: WeightFormat) -> tuple[int, str]:
         """Weights it keeps in host RAM even when every layer is offloaded, and why."""
         return 0, ""
