@@ -70,11 +70,12 @@ class _Needs:
     """Memoised per-GPU need of the scenario on one card as one field varies; shared by every card
     with the same GPU key (``memo``)."""
 
-    def __init__(self, scenario: Scenario, method: str, gpu: GPUSpec, memo: dict[tuple, int]) -> None:
+    def __init__(self, scenario: Scenario, method: str, gpu: GPUSpec, memo: dict[tuple, int], kv_block: int) -> None:
         self.s = scenario
         self.method = method
         self.gpu = gpu
         self._memo = memo
+        self.kv_block = kv_block  # the KV cache is flat inside a block (llama.cpp's padding, vLLM's pages)
 
     def need(self, section: str, field: str, value: int) -> int:
         key = (section, field, value)
@@ -166,16 +167,16 @@ def decode_tokens_per_s(scenario: Scenario, est: Estimate, gpu: GPUSpec) -> floa
 
 def fit_gpu(scenario: Scenario, gpu: GPUSpec, est: Estimate, needs: _Needs, more_gpus: Callable[[int], int],
             hints: tuple[int, int] = (1, 1)) -> GPUFit:
-    setup = Setup(scenario, gpu)
+    rt = runtime(scenario.workload.runtime)
     usable = usable_for(scenario, gpu)
     need = est.per_gpu_bytes
     fits = need <= usable
     needed = next((n for n in TP_STEPS if more_gpus(n) <= usable), None)
     ctx_cap = max(scenario.model.spec.max_position_embeddings, 1)
     max_ctx = needs.largest("workload", "context_length", usable, min(MAX_CONTEXT, ctx_cap), hints[0],
-                            step=1 if scenario.is_training else setup.kv_block)
+                            step=1 if scenario.is_training else needs.kv_block)
     max_batch = needs.largest("workload", "batch_size", usable, MAX_BATCH, hints[1])
-    kv_tokens = setup.runtime.kv_capacity_tokens(setup, est.per_gpu, est.kv_bytes_per_token)
+    kv_tokens = rt.kv_capacity_tokens(Setup(scenario, gpu), est.per_gpu, est.kv_bytes_per_token) if rt.preallocates else None
     seqs = None if kv_tokens is None else kv_tokens // scenario.workload.context_length
     usable_gib = gpu.usable_bytes / GiB
     return GPUFit(
@@ -205,6 +206,7 @@ def fit_grid(scenario: Scenario, method: str = "precise", gpu_ids: tuple[str, ..
     ids = gpu_ids if gpu_ids is not None else scenario.hardware.gpus
     gpus = [gpu_preset(g) for g in ids]
     memos: dict[Hashable, dict[tuple, int]] = {}
+    kv_block = Setup(scenario, gpus[0]).kv_block if gpus else 1  # the runtime's, whatever the card
     estimates: dict[Hashable, Estimate] = {}
     spreads: dict[Hashable, dict[int, int]] = {}
     if est is not None and est.method == method:
@@ -230,7 +232,7 @@ def fit_grid(scenario: Scenario, method: str = "precise", gpu_ids: tuple[str, ..
                 spread_memo[n] = estimate(scenario.model_copy(update={"optimizations": o}), method, gpu).per_gpu_bytes
             return spread_memo[n]
 
-        f = fit_gpu(scenario, gpu, e, _Needs(scenario, method, gpu, memo), more_gpus, hints)
+        f = fit_gpu(scenario, gpu, e, _Needs(scenario, method, gpu, memo, kv_block), more_gpus, hints)
         fits[gpu.id] = f
         hints = (max(1, f.max_context), max(1, f.max_batch))
     return [fits[g.id] for g in gpus]

@@ -137,11 +137,13 @@ def _lookup(table: dict, value: str, what: str):
     raise FormatError(f"unknown {what} {value!r}; allowed: {', '.join(table)}")
 
 
+@lru_cache(maxsize=256)  # the estimator resolves the scenario's format on every estimate
 def weight_format(value: str) -> WeightFormat:
     """Accepts any case and either separator: ``Q4_K_M``, ``q4-k-m``, ``BF16``."""
     return _lookup(WEIGHT_FORMATS, value, "weight format")
 
 
+@lru_cache(maxsize=64)
 def kv_format(value: str) -> KVFormat:
     return _lookup(KV_FORMATS, value, "KV-cache format")
 
