@@ -69,7 +69,8 @@ _positive, _count = _whole(1), _whole(0)
 def _scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", nargs="?", help="a scenario TOML file (flags override it)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--model", help="model preset id (see `vramtui models`)")
+    src.add_argument("--model", help="a preset id (see `vramtui models`), a Hub id org/name[@revision], a model "
+                                     "folder, or a .gguf file (local, or org/name/file.gguf on the Hub)")
     src.add_argument("--config", help="a Hugging Face config.json")
     p.add_argument("--mode", choices=MODES)
     p.add_argument("--weights", help="weight format: bf16, fp8, int8, nf4, gptq-int4, q4_k_m, ...")
@@ -155,7 +156,12 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
         doc = scenario_to_dict(default_scenario())
         base_dir = Path.cwd()
     if a.model:
-        doc["model"] = {"preset": a.model}
+        from .core.sources.resolve import model_table
+
+        doc["model"] = model_table(a.model)
+        if "preset" not in doc["model"]:  # a checkpoint's own format and runtime, unless flags say otherwise
+            doc["workload"].pop("weights", None)
+            doc["workload"].pop("runtime", None)
     elif a.config:
         doc["model"] = {"config": str(Path(a.config).resolve())}
     w, o = doc["workload"], doc["optimizations"]
@@ -317,7 +323,7 @@ def cmd_estimate(a: argparse.Namespace) -> int:
     s = scenario_from_args(a)
     e = estimate(s, a.method)
     if a.json:
-        out = e.to_json()
+        out = {**e.to_json(), "model_source": s.model.source_json()}
         out["warnings"] = [*out["warnings"], *_unused_flags(a, s)]
         print(json.dumps(out))
         return 0

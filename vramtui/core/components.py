@@ -83,7 +83,12 @@ def weights(setup: Setup) -> Weights:
         keep_bits = fmt.other_bits if fmt.kind == "quant" else 8 * total / max(1, c.total)
         emb, head = int(c.embedding * keep_bits / 8), int(c.lm_head * keep_bits / 8)
         bits = 8 * total / max(1, c.total)
-        why = f"{c.total:,} params × {bits:.3f} b/param ({fmt.label}, scales and 16-bit tensors included)"
+        if m.stored_bytes is not None and m.stored_format == fmt.id:
+            why = f"{total:,} B as the checkpoint stores them ({fmt.label}, from its headers)"
+            if m.stored_extra_bytes:
+                why += f", of which {m.stored_extra_bytes / GiB:.2f} GiB {m.extra_parameters_note or 'extra modules'}"
+        else:
+            why = f"{c.total:,} params × {bits:.3f} b/param ({fmt.label}, scales and 16-bit tensors included)"
         if fmt.id != w.weights:
             why += f"; {setup.runtime.label} loads {w.weights} as {fmt.id}"
         if not setup.training:
@@ -127,21 +132,26 @@ def kv_cache(setup: Setup) -> KVCache:
         per_tok_layer = m.kv_cache_elems_per_token_layer
         shard = min(setup.tp, m.kv_heads)  # more TP ranks than KV heads replicate heads
         how = f"2·{m.kv_heads} kv heads·{m.head_size} head_dim = {per_tok_layer}"
-    windowed = m.windowed_layers
+    windowed, linear = m.windowed_layers, m.linear_attention_layers
     win_cells, win_why = rt.window_cells(setup, tokens, batch) if windowed else (None, "")
     if win_cells is None:  # no window, or the runtime does not honour it
         win_cells = tokens * batch
-    full = m.num_hidden_layers - windowed
+    full = m.num_hidden_layers - windowed - linear
     cells = full * tokens * batch + windowed * win_cells  # layer-cells over all layers and sequences
     per_gpu = cells * per_tok_layer * setup.layer_share / shard
-    per_token = int(per_tok_layer * m.num_hidden_layers * setup.layer_share / shard * fmt.bytes_per_elem)
-    why = (f"{how} × {m.num_hidden_layers} layers × {tokens:,} tokens × batch {batch} × "
+    # hybrid models: a linear-attention / SSM layer keeps a fixed-size state per sequence, not a cache
+    state = linear * m.linear_state_elems * batch * rt.recurrent_state_bytes * setup.layer_share / setup.tp
+    per_token = int(per_tok_layer * (m.num_hidden_layers - linear) * setup.layer_share / shard * fmt.bytes_per_elem)
+    why = (f"{how} × {m.num_hidden_layers - linear} layers × {tokens:,} tokens × batch {batch} × "
            f"{fmt.bytes_per_elem:g} B ({fmt.label})")
     if windowed:
         why += f"; {windowed} layers: {win_why}"
     if tokens != w.context_length:
         why += f"; rounded up to {setup.kv_block}-token blocks"
-    return KVCache(int(math.ceil(per_gpu * fmt.bytes_per_elem)), why, per_token=per_token)
+    if linear:
+        why += (f"; {linear} linear-attention layers hold a {m.linear_state_elems:,}-element state per sequence "
+                f"× {rt.recurrent_state_bytes:g} B instead")
+    return KVCache(int(math.ceil(per_gpu * fmt.bytes_per_elem + state)), why, per_token=per_token)
 
 
 def training_activations(setup: Setup) -> Activations:

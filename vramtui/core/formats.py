@@ -157,7 +157,10 @@ def _bits_bytes(n: int, bits: float) -> int:
 
 @lru_cache(maxsize=1024)
 def weight_bytes(model: ModelSpec, fmt: WeightFormat) -> int:
-    """Bytes of all the model's weights stored in ``fmt`` (loaded, as a runtime holds them)."""
+    """Bytes of all the model's weights stored in ``fmt`` (loaded, as a runtime holds them); a real
+    checkpoint's own bytes when the model comes with them in this format."""
+    if model.stored_bytes is not None and model.stored_format == fmt.id:
+        return model.stored_bytes
     if fmt.kind == "gguf":
         return gguf_bytes(model, fmt)
     c = model.counts()
@@ -304,6 +307,10 @@ def layer_layout(model: ModelSpec, fmt: WeightFormat) -> LayerLayout:
     """Bytes per layer in ``fmt``. GGUF follows llama-quant.cpp tensor by tensor (attn_v and ffn_down
     differ from layer to layer); other formats spread the repeating layers' bytes evenly."""
     L, c = model.num_hidden_layers, model.counts()
+    if model.stored_layer_bytes and model.stored_format == fmt.id:  # a GGUF file's own tensor sizes
+        embd = model.stored_token_embd_bytes or 0
+        return LayerLayout(embd, model.stored_layer_bytes, model.stored_expert_bytes or (0,) * L,
+                           model.stored_output_bytes if model.stored_output_bytes is not None else embd)
     norm_bits = 32 if fmt.kind == "gguf" else (fmt.other_bits if fmt.kind == "quant" else fmt.linear_bits)
     final_norm = _bits_bytes(model.hidden_size if model.final_norm else 0, norm_bits)
     moe_layers = set(range(model.first_dense_layers, L)) if model.is_moe else set()
@@ -343,6 +350,8 @@ def layer_layout(model: ModelSpec, fmt: WeightFormat) -> LayerLayout:
 @lru_cache(maxsize=1024)
 def token_embedding_bytes(model: ModelSpec, fmt: WeightFormat) -> int:
     """Bytes of the input embedding table as ``fmt`` stores it (GGUF: the mix's token_embd type)."""
+    if model.stored_token_embd_bytes is not None and model.stored_format == fmt.id:
+        return model.stored_token_embd_bytes
     if fmt.kind == "gguf":
         return next(_bits_bytes(n, GGML_BITS[t]) for role, t, n in gguf_tensor_types(model, fmt) if role == "token_embd")
     bits = fmt.other_bits if fmt.kind == "quant" else fmt.linear_bits

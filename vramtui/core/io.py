@@ -22,12 +22,14 @@ from .errors import describe
 from .formats import FormatError
 from .hfconfig import ConfigImportError, load_config
 from .model import ModelSpec
+from .runtimes import default_runtime_for
 from .scenario import Hardware, ModelChoice, Optimizations, Scenario, Workload
 
 MAX_SCENARIO_BYTES = 1 << 20  # a scenario is a few hundred bytes; anything past 1 MiB is not one
 SECTIONS: dict[str, type[BaseModel]] = {"workload": Workload, "optimizations": Optimizations, "hardware": Hardware}
 TOP_KEYS = ("schema", "name", "model", "workload", "optimizations", "hardware")
-MODEL_KEYS = ("preset", "config", "architecture")
+MODEL_KEYS = ("preset", "config", "architecture", "hub", "folder", "gguf")
+MODEL_TABLE_KEYS = (*MODEL_KEYS, "revision")
 
 
 class ScenarioError(ValueError):
@@ -53,14 +55,18 @@ def _walk_floats(data: Any, path: str = "") -> None:
 def resolve_model(table: Any, base_dir: Path | None) -> ModelChoice:
     if not isinstance(table, dict):
         raise ScenarioError("model: must be a table with one of preset, config or architecture")
-    unknown = [k for k in table if k not in MODEL_KEYS]
+    unknown = [k for k in table if k not in MODEL_TABLE_KEYS]
     if unknown:
-        raise ScenarioError(f"model.{unknown[0]}: unknown key; allowed keys: {', '.join(MODEL_KEYS)}")
+        raise ScenarioError(f"model.{unknown[0]}: unknown key; allowed keys: {', '.join(MODEL_TABLE_KEYS)}")
     given = [k for k in MODEL_KEYS if k in table]
     if len(given) != 1:
-        raise ScenarioError("model: give exactly one of preset, config or architecture" + (f" (got {', '.join(given)})" if given else ""))
+        raise ScenarioError(f"model: give exactly one of {', '.join(MODEL_KEYS)}" + (f" (got {', '.join(given)})" if given else ""))
     key = given[0]
     value = table[key]
+    if "revision" in table and key != "hub":
+        raise ScenarioError("model.revision: only with model.hub")
+    if key in ("hub", "folder", "gguf"):
+        return _source(key, value, table.get("revision"), base_dir)
     if key == "preset":
         if not isinstance(value, str):
             raise ScenarioError(f"model.preset: must be a preset id string (got {value!r})")
@@ -86,6 +92,28 @@ def resolve_model(table: Any, base_dir: Path | None) -> ModelChoice:
         raise ScenarioError(describe(exc, "model.architecture", ModelSpec)) from None
 
 
+def _source(key: str, value: Any, revision: Any, base_dir: Path | None) -> ModelChoice:
+    """A Hub repo, a model folder or a GGUF file: read (headers only) through sources.resolve."""
+    from .sources.resolve import SourceError, resolve
+
+    if not isinstance(value, str) or not value.strip():
+        raise ScenarioError(f"model.{key}: must be a non-empty string (got {value!r})")
+    if revision is not None and not (isinstance(revision, str) and revision.strip()):
+        raise ScenarioError(f"model.revision: must be a branch, tag or commit (got {revision!r})")
+    if key == "hub" and ("/" not in value or value.endswith(".gguf")):
+        raise ScenarioError(f"model.hub: {value!r} is not a repo id like org/name")
+    if key == "folder" and not (Path(value) if Path(value).is_absolute() or base_dir is None else base_dir / value).is_dir():
+        raise ScenarioError(f"model.folder: {value}: no such folder")
+    if key == "gguf" and not value.endswith(".gguf"):
+        raise ScenarioError(f"model.gguf: {value!r} is not a .gguf file")
+    text = f"{value}@{revision}" if key == "hub" and revision else value
+    try:
+        r = resolve(text, base_dir)
+    except SourceError as exc:
+        raise ScenarioError(str(exc).replace("model: ", f"model.{key}: ", 1)) from None
+    return ModelChoice(**{key: value}, revision=revision if key == "hub" else None, spec=r.spec)
+
+
 def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError("a scenario must be a TOML table")
@@ -96,6 +124,15 @@ def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
     if "model" not in data:
         raise ScenarioError("model: missing; add [model] with preset = \"llama-3.1-8b\" (or config / architecture)")
     model = resolve_model(data["model"], base_dir)
+    if model.spec.stored_format and not model.preset:
+        # a checkpoint's own format is the workload's unless the file says otherwise; a GGUF file runs
+        # on the runtime that reads GGUF natively unless the file names one
+        work = dict(data.get("workload") or {}) if isinstance(data.get("workload", {}), dict) else data["workload"]
+        if isinstance(work, dict):
+            work.setdefault("weights", model.spec.stored_format)
+            if "runtime" not in work:
+                work["runtime"] = default_runtime_for(model.spec.stored_format)
+            data = {**data, "workload": work}
     parts: dict[str, Any] = {}
     for name, cls in SECTIONS.items():
         raw = data.get(name, {})
@@ -153,6 +190,11 @@ def scenario_to_dict(s: Scenario) -> dict:
         doc["name"] = s.name
     if s.model.preset:
         doc["model"] = {"preset": s.model.preset}
+    elif s.model.hub or s.model.folder or s.model.gguf:
+        key = "hub" if s.model.hub else ("folder" if s.model.folder else "gguf")
+        doc["model"] = {key: getattr(s.model, key)}
+        if s.model.revision:
+            doc["model"]["revision"] = s.model.revision
     elif s.model.config:
         doc["model"] = {"config": s.model.config}
     else:

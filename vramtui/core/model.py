@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_DIM = 1 << 24  # no released model has a dimension near 16M; larger values are typos
 
@@ -86,9 +86,29 @@ class ModelSpec(BaseModel):
         default=None, ge=0, le=10_000, description="layers limited to the window (default: all)"
     )
 
+    # hybrid models: layers with a fixed-size recurrent state instead of a KV cache (linear attention such
+    # as Gated DeltaNet, or Mamba/SSM blocks); the state's elements per such layer per sequence
+    linear_attention_layers: int = Field(default=0, ge=0, le=10_000)
+    linear_state_elems: int = Field(default=0, ge=0)
+
     # parameters outside the decoder stack (vision tower, multi-token-prediction head, ...)
     extra_parameters: int = Field(default=0, ge=0)
     extra_parameters_note: str = ""
+
+    # a real checkpoint's own bytes (safetensors headers or a GGUF file), used instead of the format's
+    # rule when the scenario's weights are the format the checkpoint stores
+    stored_format: str = Field(default="", max_length=32)
+    stored_bytes: int | None = Field(default=None, ge=0)  # every tensor as stored, extra modules included
+    stored_extra_bytes: int = Field(default=0, ge=0)  # of which: vision tower, projector, MTP head ...
+    stored_token_embd_bytes: int | None = Field(default=None, ge=0)
+    stored_output_bytes: int | None = Field(default=None, ge=0)
+    stored_layer_bytes: tuple[int, ...] = ()  # GGUF: each repeating layer
+    stored_expert_bytes: tuple[int, ...] = ()  # GGUF: of each layer, the routed experts
+
+    @field_validator("stored_layer_bytes", "stored_expert_bytes", mode="before")
+    @classmethod
+    def _tuple(cls, v: Any) -> Any:
+        return tuple(v) if isinstance(v, list) else v
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
@@ -113,6 +133,10 @@ class ModelSpec(BaseModel):
             raise ValueError("MLA (kv_lora_rank) needs qk_nope_head_dim, qk_rope_head_dim and v_head_dim")
         if self.sliding_window_layers is not None and self.sliding_window_layers > self.num_hidden_layers:
             raise ValueError("sliding_window_layers cannot exceed num_hidden_layers")
+        if self.linear_attention_layers > self.num_hidden_layers:
+            raise ValueError("linear_attention_layers cannot exceed num_hidden_layers")
+        if self.stored_layer_bytes and len(self.stored_layer_bytes) != self.num_hidden_layers:
+            raise ValueError("stored_layer_bytes needs one entry per hidden layer")
         return self
 
     # derived shapes -------------------------------------------------------------------
@@ -188,6 +212,10 @@ class ModelSpec(BaseModel):
             tags.append(f"MoE {self.num_experts_per_tok}/{self.num_experts}")
         if self.windowed_layers:
             tags.append("SWA")
+        if self.linear_attention_layers:
+            tags.append("hybrid")
+        if self.extra_parameters:
+            tags.append("+extra")
         return tags
 
     # counting -------------------------------------------------------------------------

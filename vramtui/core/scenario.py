@@ -54,11 +54,28 @@ class ModelChoice(BaseModel):
 
     preset: str | None = None
     config: str | None = None  # path to a Hugging Face config.json, as written in the file
+    hub: str | None = None  # a Hugging Face repo id (config.json + safetensors headers)
+    revision: str | None = None  # with hub: a branch, tag or commit
+    folder: str | None = None  # a local model folder (config.json + safetensors headers)
+    gguf: str | None = None  # a GGUF file: a path, or org/name/file.gguf on the Hub
     spec: ModelSpec
 
     @property
     def label(self) -> str:
         return self.spec.name
+
+    def source_json(self) -> dict[str, str | None]:
+        """Where the model came from, for ``--json``: kind, reference, revision, stored format."""
+        for kind in ("preset", "hub", "folder", "gguf", "config"):
+            ref = getattr(self, kind)
+            if ref:
+                out: dict[str, str | None] = {"kind": kind, "ref": ref}
+                if kind == "hub":
+                    out["revision"] = self.revision
+                if self.spec.stored_format:
+                    out["stored_format"] = self.spec.stored_format
+                return out
+        return {"kind": "architecture", "ref": self.spec.id}
 
 
 class Workload(BaseModel):

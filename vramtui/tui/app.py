@@ -15,6 +15,7 @@ from textual.screen import Screen
 
 from ..core.errors import describe
 from ..core.io import ScenarioError, default_scenario, load_scenario, save_scenario
+from ..core.runtimes import RUNTIME_IDS
 from ..core.scenario import MAX_CONTEXT, ModelChoice, Scenario
 from ..core.units import Unit
 from .commands import COMMANDS, app_bindings
@@ -101,6 +102,24 @@ class VramApp(App):
 
     def set_model(self, choice: ModelChoice) -> None:
         self.scenario = self.scenario.model_copy(update={"model": choice})
+
+    def load_model(self, choice: ModelChoice, weights: str | None) -> str | None:
+        """A model read from the Hub, a folder or a GGUF file, with the format its checkpoint stores (and,
+        for a GGUF file, the runtime that reads it); the message instead when the setup is refused."""
+        from ..core.runtimes import default_runtime_for
+
+        try:
+            new = self.scenario.model_copy(update={"model": choice})
+            if weights:
+                runtime = default_runtime_for(weights)
+                native = runtime != self.scenario.workload.runtime and runtime != RUNTIME_IDS[0]
+                new = new.replace("workload", weights=weights, **({"runtime": runtime} if native else {}))
+        except ValidationError as exc:
+            return describe(exc)
+        except ValueError as exc:
+            return str(exc)
+        self.scenario = new
+        return None
 
     def replace_scenario(self, scenario: Scenario, path: Path | None) -> None:
         self.path = path

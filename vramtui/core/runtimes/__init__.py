@@ -16,6 +16,15 @@ RUNTIME_IDS: tuple[str, ...] = tuple(RUNTIMES)
 
 
 
+def default_runtime_for(weights: str) -> str:
+    """The runtime a checkpoint of this format runs on unless the user names one: the first that reads
+    the format natively (GGUF: llama.cpp), else the registry's first."""
+    from ..formats import weight_format
+
+    kind = weight_format(weights).kind
+    return next((r.id for r in RUNTIMES.values() if kind in r.native_kinds), RUNTIME_IDS[0])
+
+
 def runtime(runtime_id: str) -> Runtime:
     try:
         return RUNTIMES[runtime_id]
@@ -23,4 +32,4 @@ def runtime(runtime_id: str) -> Runtime:
         raise ValueError(f"unknown runtime {runtime_id!r}; allowed: {', '.join(RUNTIME_IDS)}") from None
 
 
-__all__ = ["ALL_MODES", "Finding", "Part", "Runtime", "RUNTIMES", "RUNTIME_IDS", "runtime"]
+__all__ = ["ALL_MODES", "Finding", "Part", "Runtime", "RUNTIMES", "RUNTIME_IDS", "default_runtime_for", "runtime"]

@@ -59,6 +59,7 @@ class Runtime:
     modes_reason: ClassVar[str] = "it serves models; it does not train them"
     # weight-format kinds it loads as they are ("float", "quant", "gguf", "nominal")
     weight_kinds: ClassVar[tuple[str, ...]] = ("float", "quant", "nominal")
+    native_kinds: ClassVar[tuple[str, ...]] = ()  # formats it is the usual home of (a GGUF file: llama.cpp)
     kv_formats: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16")
     kv_reason: ClassVar[str] = ""
     # how more than one GPU shares a model: "tensor" (each layer split, TP) or "layers" (whole layers per GPU)
@@ -67,6 +68,9 @@ class Runtime:
     measurable: ClassVar[bool] = False  # `vramtui measure` can build and run it (transformers models)
     preallocates: ClassVar[bool] = False  # takes a share of the card up front and fills it with KV cache
     # memory outside the framework's counters per GPU (CUDA context, libraries), and allocator slack
+    # bytes per element of a hybrid model's recurrent state (linear attention / Mamba layers): the model's
+    # dtype in transformers, vLLM (--mamba-ssm-cache-dtype auto) and SGLang; llama.cpp keeps f32 (llamacpp.py)
+    recurrent_state_bytes: ClassVar[float] = 2.0
     context_mib: ClassVar[int] = 500
     slack: ClassVar[tuple[float, float]] = (0.0, 0.10)  # (inference, training) share of allocated bytes
 

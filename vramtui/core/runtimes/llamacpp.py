@@ -38,10 +38,13 @@ class LlamaCpp(Runtime):
     summary = "llama.cpp server/CLI: GGUF weights, layers split across GPUs, host RAM for the rest"
     modes_reason = "llama.cpp runs inference (its server and CLI); train with transformers (PEFT/TRL)"
     weight_kinds = ("gguf", "float", "nominal")
+    native_kinds = ("gguf",)
     # common/arg.cpp kv_cache_types: f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1; no fp8
     kv_formats = ("fp32", "fp16", "bf16", "q8_0", "q4_0")
     kv_reason = "llama.cpp has no fp8 cache type"
     multi_gpu = "layers"
+    # src/llama-memory-recurrent.cpp allocates the recurrent r/s states as GGML_TYPE_F32
+    recurrent_state_bytes = 4.0
     multi_gpu_reason = "llama.cpp splits a model across GPUs by whole layers (--split-mode layer, the default)"
     # the process holds 0.25-0.45 GiB per GPU beyond its model/KV/compute buffers on Linux (CUDA context,
     # cuBLAS handles), from the gap between nvidia-smi and the printed buffers in the logs of

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import ValidationError
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.suggester import Suggester
 from textual.widgets import Button, Checkbox, DataTable, Input, Static, TabbedContent, TabPane
 
 from ...core import presets
@@ -47,6 +48,25 @@ def matches(spec: ModelSpec, query: str) -> bool:
     return all(word in hay for word in query.lower().split())
 
 
+class PathSuggester(Suggester):
+    """Completes a path typed into the model box (a folder or a .gguf file), from the file system."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value.startswith(("/", "./", "../", "~")):
+            return None
+        path = Path(value).expanduser()
+        folder, stem = (path, "") if value.endswith("/") else (path.parent, path.name)
+        try:
+            names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()
+                           if p.name.startswith(stem) and (p.is_dir() or p.suffix == ".gguf"))
+        except OSError:
+            return None
+        return value + names[0][len(stem):] if names else None
+
+
 class ModelScreen(VramScreen):
     TITLE_SUFFIX = "Model"
     BINDINGS = [Binding("down", "focus_list", "List", show=False)]
@@ -54,8 +74,8 @@ class ModelScreen(VramScreen):
     def compose_body(self) -> ComposeResult:
         with TabbedContent(id="model-tabs"):
             with TabPane("Presets", id="tab-presets"):
-                yield Input(placeholder="type to filter: name, family, size (qwen 7b, moe, gemma)", id="model-search",
-                            compact=True)
+                yield Input(placeholder="filter presets (qwen 7b, moe) or load: org/name, a folder, a .gguf file",
+                            id="model-search", compact=True, suggester=PathSuggester())
                 yield DataTable(id="model-table", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="model-count", classes="hint")
             with TabPane("Custom", id="tab-custom"):
@@ -98,10 +118,48 @@ class ModelScreen(VramScreen):
         self._fill(event.value)
 
     @on(Input.Submitted, "#model-search")
-    def _pick_first(self) -> None:
+    def _pick_first(self, event: Input.Submitted) -> None:
         table = self.query_one("#model-table", DataTable)
         if table.row_count:
             self._pick(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+        elif event.value.strip():
+            self.load_source(event.value.strip())
+
+    def load_source(self, text: str) -> None:
+        """A Hub id, a folder or a GGUF file: read its metadata off the UI thread, keep the model on error."""
+        count = self.query_one("#model-count", Static)
+        count.set_class(False, "-error")
+        count.update(f"⋯ reading the metadata of {text} (config and headers only)")
+        self._read_source(text)
+
+    @work(thread=True, exclusive=True, group="model-source")
+    def _read_source(self, text: str) -> None:
+        from ...core.sources.resolve import SourceError, model_table, resolve
+
+        try:
+            r = resolve(text)
+            table = model_table(text)
+        except (SourceError, OSError, ValueError) as exc:
+            self.app.call_from_thread(self._source_failed, str(exc))
+            return
+        self.app.call_from_thread(self._source_loaded, r, table)
+
+    def _source_failed(self, message: str) -> None:
+        count = self.query_one("#model-count", Static)
+        count.update(f"✘ {message}")
+        count.set_class(True, "-error")
+
+    def _source_loaded(self, r, table: dict[str, str]) -> None:
+        key = next(k for k in ("preset", "hub", "folder", "gguf") if k in table)
+        choice = ModelChoice(**{key: table[key]}, revision=table.get("revision"), spec=r.spec)
+        error = self.vram.load_model(choice, r.weights)
+        if error:
+            self._source_failed(error)
+            return
+        self._fill_custom(r.spec)
+        self.query_one("#model-count", Static).update(
+            f"✔ {r.spec.name}: {r.spec.total_parameters:,} parameters from {r.kind} {r.ref}"
+            + (f", stored as {r.weights}" if r.weights else ""))
 
     @on(DataTable.RowSelected, "#model-table")
     def _pick_row(self, event: DataTable.RowSelected) -> None:
