@@ -52,3 +52,22 @@ def test_a_bad_gguf_is_one_line_and_exit_2(tmp_path, capsys):
     assert code == 2 and out == "" and err.count("\n") == 1 and "broken.gguf" in err
     code, _, err = run(capsys, "estimate", "--model", str(tmp_path / "missing.gguf"))
     assert code == 2 and "no such GGUF file" in err
+
+
+def test_a_vision_projector_joins_the_gguf_on_the_first_gpu(tmp_path, capsys):
+    from tests.gguf_files import F32, Tensor, write_gguf
+
+    model = tmp_path / "gemma-3-4b-it-Q4_K_M.gguf"
+    write_model(model, presets.model("llama-3.1-8b"), "llama", "q4_k_m")
+    proj = write_gguf(tmp_path / "mmproj-f16.gguf", "clip", {"clip.has_vision_encoder": True, "general.file_type": 1},
+                      [Tensor(f"v.blk.{i}.ffn_up.weight", (1152, 4304), F32) for i in range(4)])
+    base = json.loads(run(capsys, "plan", "--model", str(model), "--gpus", "2xrtx-4090", "--json")[1])
+    code, out, err = run(capsys, "plan", "--model", str(model), "--mmproj", str(proj.path), "--gpus", "2xrtx-4090", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    first, second = (d["parts"]["weights"] for d in plan["devices"])
+    assert first - base["devices"][0]["parts"]["weights"] == proj.tensor_bytes  # the projector, on GPU 0 only
+    assert second == base["devices"][1]["parts"]["weights"]
+    assert f"--mmproj {proj.path}" in plan["command"]
+    code, _, err = run(capsys, "estimate", "--model", "llama-3.1-8b", "--mmproj", str(proj.path))
+    assert code == 2 and "only with model.gguf" in err

@@ -91,6 +91,8 @@ def test_a_multimodal_repo_keeps_its_vision_tower(hub, capsys):
     assert doc["parameters"] == text.total_parameters - text.extra_parameters + hub.vision_params
     assert doc["per_gpu_components"]["weights"] == _bytes(hub.tensors["google/gemma-3-4b-it"])
     assert "vision" in doc["why"]["weights"]
+    vision = [(n, d, s) for n, d, s in hub.tensors["google/gemma-3-4b-it"] if n.startswith(("vision_tower", "multi_modal"))]
+    assert doc["extra_weights_per_gpu_bytes"] == _bytes(vision)  # its own line in the breakdown
 
 
 def test_a_repo_read_once_works_offline(hub, capsys, monkeypatch):

@@ -72,6 +72,7 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--model", help="a preset id (see `vramtui models`), a Hub id org/name[@revision], a model "
                                      "folder, or a .gguf file (local, or org/name/file.gguf on the Hub)")
     src.add_argument("--config", help="a Hugging Face config.json")
+    p.add_argument("--mmproj", metavar="FILE.gguf", help="with a .gguf --model: its vision projector (llama.cpp --mmproj)")
     p.add_argument("--mode", choices=MODES)
     p.add_argument("--weights", help="weight format: bf16, fp8, int8, nf4, gptq-int4, q4_k_m, ...")
     p.add_argument("--kv-cache", help="KV-cache format: fp16, bf16, fp8, q8_0, q4_0, fp32")
@@ -159,6 +160,8 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
         from .core.sources.resolve import model_table
 
         doc["model"] = model_table(a.model)
+        if a.mmproj:
+            doc["model"]["mmproj"] = str(Path(a.mmproj).expanduser().resolve())
         if "preset" not in doc["model"]:  # a checkpoint's own format and runtime, unless flags say otherwise
             doc["workload"].pop("weights", None)
             doc["workload"].pop("runtime", None)

@@ -37,3 +37,15 @@ async def test_a_missing_repo_says_so_and_keeps_the_model(hub):  # noqa: F811
         await _type_and_load(pilot, "nobody/no-such-model")
         assert "no such model" in shown(pilot, "#model-count")
         assert app.scenario == before
+
+
+async def test_a_multimodal_models_vision_tower_has_its_own_line_in_the_breakdown():
+    from ..builders import make
+
+    app = VramApp(make("qwen2.5-vl-7b"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await pilot.pause()
+        text = shown(pilot, "#breakdown")
+        assert "└ extra modules" in text and "vision" in text
+        assert f"{app.result.precise.extra_weights_per_gpu / (1 << 30):.2f} GiB" in text

@@ -24,6 +24,7 @@ def _ceil_div(a: int | float, b: int) -> int:
 @dataclass(frozen=True)
 class Weights(Part):
     shard: int = 0  # this GPU's share of the weights without ZeRO-3's gathered layers or autocast's cache
+    extra: int = 0  # of the bytes, modules outside the language model (vision tower, projector, MTP head)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ def weights(setup: Setup) -> Weights:
                 total -= host
                 emb = 0
                 why += f"; {host_why}"
+    extra = _extra_bytes(setup)
     if setup.pp > 1:  # pipeline stages: the embedding on the first, lm_head (or a tied copy) on the last
         body = (total - emb - head) * setup.layer_share
         total = int(body + max(emb, head if head else emb))
@@ -111,7 +113,17 @@ def weights(setup: Setup) -> Weights:
     if w.mode == "full" and setup.recipe.autocast_cache:
         per_gpu += _ceil_div(c.total * 2, setup.tp * (setup.dp if setup.zero >= 3 else 1))
         why += "; + bf16 copies held by autocast's weight cache during forward"
-    return Weights(per_gpu, why, tuple(notes), shard=shard)
+    return Weights(per_gpu, why, tuple(notes), shard=shard, extra=_ceil_div(extra, setup.tp))
+
+
+def _extra_bytes(setup: Setup) -> int:
+    """Bytes of the modules outside the language model (vision tower, projector, MTP head): a
+    checkpoint's own, else their parameters at the 16-bit width quantized formats keep them in."""
+    m, fmt = setup.spec, setup.weight_format
+    if m.stored_bytes is not None and m.stored_format == fmt.id:
+        return m.stored_extra_bytes
+    bits = fmt.other_bits if fmt.kind == "quant" else fmt.linear_bits
+    return int(m.extra_parameters * bits / 8)
 
 
 def kv_cache(setup: Setup) -> KVCache:

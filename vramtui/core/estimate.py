@@ -33,6 +33,8 @@ class Estimate:
     # training: the activations all layers keep for backward, on one GPU, without the loss logits and
     # the one layer being recomputed or differentiated: what Korthikanti et al.'s Table 2 counts
     saved_activations_per_gpu: int = 0
+    # of the weights on one GPU: modules outside the language model (vision tower, projector, MTP head)
+    extra_weights_per_gpu: int = 0
 
     @property
     def components(self) -> dict[str, int]:
@@ -64,6 +66,7 @@ class Estimate:
             "per_gpu_components": dict(self.per_gpu),
             "model_states_per_gpu_bytes": self.model_states_per_gpu,
             "saved_activations_per_gpu_bytes": self.saved_activations_per_gpu,
+            "extra_weights_per_gpu_bytes": self.extra_weights_per_gpu,
             "why": dict(self.why),
             "notes": list(self.notes),
             "warnings": list(self.warnings),

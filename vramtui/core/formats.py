@@ -296,10 +296,11 @@ class LayerLayout:
     layers: tuple[int, ...]
     experts: tuple[int, ...]  # of each layer's bytes, the routed experts' (what --n-cpu-moe keeps on the CPU)
     output: int  # a tied model's output layer is a copy of the embedding table
+    extra: int = 0  # modules outside the language model (a vision projector): on the first GPU
 
     @property
     def total(self) -> int:
-        return self.token_embd + sum(self.layers) + self.output
+        return self.token_embd + sum(self.layers) + self.output + self.extra
 
 
 @lru_cache(maxsize=1024)
@@ -310,7 +311,8 @@ def layer_layout(model: ModelSpec, fmt: WeightFormat) -> LayerLayout:
     if model.stored_layer_bytes and model.stored_format == fmt.id:  # a GGUF file's own tensor sizes
         embd = model.stored_token_embd_bytes or 0
         return LayerLayout(embd, model.stored_layer_bytes, model.stored_expert_bytes or (0,) * L,
-                           model.stored_output_bytes if model.stored_output_bytes is not None else embd)
+                           model.stored_output_bytes if model.stored_output_bytes is not None else embd,
+                           model.stored_extra_bytes)
     norm_bits = 32 if fmt.kind == "gguf" else (fmt.other_bits if fmt.kind == "quant" else fmt.linear_bits)
     final_norm = _bits_bytes(model.hidden_size if model.final_norm else 0, norm_bits)
     moe_layers = set(range(model.first_dense_layers, L)) if model.is_moe else set()

@@ -29,7 +29,7 @@ MAX_SCENARIO_BYTES = 1 << 20  # a scenario is a few hundred bytes; anything past
 SECTIONS: dict[str, type[BaseModel]] = {"workload": Workload, "optimizations": Optimizations, "hardware": Hardware}
 TOP_KEYS = ("schema", "name", "model", "workload", "optimizations", "hardware")
 MODEL_KEYS = ("preset", "config", "architecture", "hub", "folder", "gguf")
-MODEL_TABLE_KEYS = (*MODEL_KEYS, "revision")
+MODEL_TABLE_KEYS = (*MODEL_KEYS, "revision", "mmproj")
 
 
 class ScenarioError(ValueError):
@@ -65,8 +65,11 @@ def resolve_model(table: Any, base_dir: Path | None) -> ModelChoice:
     value = table[key]
     if "revision" in table and key != "hub":
         raise ScenarioError("model.revision: only with model.hub")
+    if "mmproj" in table and key != "gguf":
+        raise ScenarioError("model.mmproj: only with model.gguf (a vision projector for a GGUF model)")
     if key in ("hub", "folder", "gguf"):
-        return _source(key, value, table.get("revision"), base_dir)
+        choice = _source(key, value, table.get("revision"), base_dir)
+        return _with_mmproj(choice, table["mmproj"], base_dir) if "mmproj" in table else choice
     if key == "preset":
         if not isinstance(value, str):
             raise ScenarioError(f"model.preset: must be a preset id string (got {value!r})")
@@ -112,6 +115,27 @@ def _source(key: str, value: Any, revision: Any, base_dir: Path | None) -> Model
     except SourceError as exc:
         raise ScenarioError(str(exc).replace("model: ", f"model.{key}: ", 1)) from None
     return ModelChoice(**{key: value}, revision=revision if key == "hub" else None, spec=r.spec)
+
+
+def _with_mmproj(choice: ModelChoice, value: Any, base_dir: Path | None) -> ModelChoice:
+    """A GGUF model with its vision projector: the projector's tensors join the stored bytes as an extra
+    module, which a layer split keeps on the first GPU (llama.cpp offloads the projector by default)."""
+    from .sources.gguf_file import GGUFError, read_mmproj
+
+    if not isinstance(value, str) or not value.endswith(".gguf"):
+        raise ScenarioError(f"model.mmproj: must be the path of a projector .gguf file (got {value!r})")
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    try:
+        size = read_mmproj(path)
+    except (GGUFError, OSError) as exc:
+        raise ScenarioError(f"model.mmproj: {exc}") from None
+    s = choice.spec
+    note = "; ".join(x for x in (s.extra_parameters_note, f"vision projector {path.name}") if x)
+    spec = s.model_copy(update={"stored_bytes": (s.stored_bytes or 0) + size, "stored_extra_bytes": s.stored_extra_bytes + size,
+                                "extra_parameters_note": note})
+    return choice.model_copy(update={"mmproj": value, "spec": spec})
 
 
 def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
@@ -195,6 +219,8 @@ def scenario_to_dict(s: Scenario) -> dict:
         doc["model"] = {key: getattr(s.model, key)}
         if s.model.revision:
             doc["model"]["revision"] = s.model.revision
+        if s.model.mmproj:
+            doc["model"]["mmproj"] = s.model.mmproj
     elif s.model.config:
         doc["model"] = {"config": s.model.config}
     else:

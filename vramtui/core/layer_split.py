@@ -91,6 +91,8 @@ class LayerSplit:
             w = sum(lay.layers[i] - (lay.experts[i] if i < cpu_moe else 0) for i in layers)
             if out_dev == d:
                 w += lay.output
+            if d == 0:
+                w += lay.extra  # a vision projector: on the first GPU (llama.cpp offloads it by default)
             parts.append({"weights": w, "kv_cache": int(self.kv_per_layer * len(layers)),
                           "activations": self.compute[d], "overhead": self.overhead[d]})
         cpu_layers = range(0, start)

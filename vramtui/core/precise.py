@@ -52,4 +52,5 @@ def precise_estimate(setup: Setup) -> Estimate:
         trainable_parameters=trainable,
         model_states_per_gpu=model_states,
         saved_activations_per_gpu=saved,
+        extra_weights_per_gpu=w.extra,
     )

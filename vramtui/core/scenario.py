@@ -58,6 +58,7 @@ class ModelChoice(BaseModel):
     revision: str | None = None  # with hub: a branch, tag or commit
     folder: str | None = None  # a local model folder (config.json + safetensors headers)
     gguf: str | None = None  # a GGUF file: a path, or org/name/file.gguf on the Hub
+    mmproj: str | None = None  # with gguf: the vision projector GGUF loaded beside it (llama.cpp --mmproj)
     spec: ModelSpec
 
     @property
@@ -72,6 +73,8 @@ class ModelChoice(BaseModel):
                 out: dict[str, str | None] = {"kind": kind, "ref": ref}
                 if kind == "hub":
                     out["revision"] = self.revision
+                if self.mmproj:
+                    out["mmproj"] = self.mmproj
                 if self.spec.stored_format:
                     out["stored_format"] = self.spec.stored_format
                 return out

@@ -145,6 +145,8 @@ class LlamaCpp(Runtime):
         if w.kv_cache != "fp16":
             kv = LLAMACPP_KV_TYPES[w.kv_cache]
             flags += [Flag("-ctk", kv, f"KV cache {w.kv_cache}"), Flag("-ctv", kv, f"KV cache {w.kv_cache}")]
+        if s.model.mmproj:
+            flags.append(Flag("--mmproj", s.model.mmproj, "the vision projector, on the first GPU"))
         if n.get("shares"):
             flags.append(Flag("--tensor-split", ",".join(f"{x:g}" for x in n["shares"]), "the split asked for"))
         elif n["gpus"] > 1:

@@ -28,6 +28,11 @@ class Breakdown(Static):
             label, letter, char, style = PARTS[key]
             table.add_row(Text.assemble((char * 2, style), f" {letter} {label}"), fmt_bytes(value, unit),
                           f"{100 * value / total:.1f} %", est.why.get(key, ""))
+            if key == "weights" and est.extra_weights_per_gpu:
+                extra = est.extra_weights_per_gpu
+                note = result.scenario.model.spec.extra_parameters_note or "modules outside the language model"
+                table.add_row(Text("   └ extra modules", "dim"), Text(fmt_bytes(extra, unit), "dim"),
+                              Text(f"{100 * extra / total:.1f} %", "dim"), Text(note, "dim"))
         table.add_row(Text("total per GPU", "bold"), Text(fmt_bytes(est.per_gpu_bytes, unit), "bold"), "100 %",
                       f"allocated {fmt_bytes(est.allocated_per_gpu, unit)} (torch max_memory_allocated); "
                       f"{est.parameters:,} parameters")
