@@ -172,3 +172,24 @@ def test_published_partial_offloads_put_the_same_bytes_on_the_gpus_and_the_host(
                 assert abs(c.error) < 0.01, (r.point.id, c.measure, c.error)
                 checked += 1
     assert len(ids) >= 8 and checked >= 20
+
+
+def test_a_draft_model_adds_its_weights_and_cache_on_the_first_gpu(capsys):
+    code, out, _ = run(capsys, "estimate", "--model", "llama-3.1-70b", "--weights", "q4_k_m", "--runtime", "llama.cpp",
+                       "--draft", "llama-3.2-1b", "--json")
+    with_draft = json.loads(out)
+    base = json.loads(run(capsys, "estimate", "--model", "llama-3.1-70b", "--weights", "q4_k_m", "--runtime",
+                          "llama.cpp", "--json")[1])
+    assert code == 0 and with_draft["model_source"]["draft"] == "llama-3.2-1b"
+    assert with_draft["per_gpu_components"]["weights"] > base["per_gpu_components"]["weights"]
+    assert with_draft["per_gpu_components"]["kv_cache"] > base["per_gpu_components"]["kv_cache"]
+    s = make("llama-3.1-70b", weights="q4_k_m", runtime="llama.cpp")
+    plain = plan(s, [gpu("rtx-4090")] * 2, gpu_layers=81)
+    from vramtui.core.io import scenario_from_dict, scenario_to_dict
+
+    doc = scenario_to_dict(s)
+    doc["model"]["draft"] = "llama-3.2-1b"
+    drafted = plan(scenario_from_dict(doc), [gpu("rtx-4090")] * 2, gpu_layers=81)
+    extra = drafted.devices[0].parts["weights"] + drafted.devices[0].parts["kv_cache"] - \
+        plain.devices[0].parts["weights"] - plain.devices[0].parts["kv_cache"]
+    assert extra > 0 and drafted.devices[1].parts == plain.devices[1].parts and "-md llama-3.2-1b" in drafted.command

@@ -73,6 +73,7 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
                                      "folder, or a .gguf file (local, or org/name/file.gguf on the Hub)")
     src.add_argument("--config", help="a Hugging Face config.json")
     p.add_argument("--mmproj", metavar="FILE.gguf", help="with a .gguf --model: its vision projector (llama.cpp --mmproj)")
+    p.add_argument("--draft", metavar="MODEL", help="a draft model for speculative decoding (preset, Hub id or .gguf)")
     p.add_argument("--mode", choices=MODES)
     p.add_argument("--weights", help="weight format: bf16, fp8, int8, nf4, gptq-int4, q4_k_m, ...")
     p.add_argument("--kv-cache", help="KV-cache format: fp16, bf16, fp8, q8_0, q4_0, fp32")
@@ -167,6 +168,8 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
             doc["workload"].pop("runtime", None)
     elif a.config:
         doc["model"] = {"config": str(Path(a.config).resolve())}
+    if a.draft:
+        doc["model"]["draft"] = a.draft
     w, o = doc["workload"], doc["optimizations"]
     for flag, key in (("mode", "mode"), ("weights", "weights"), ("kv_cache", "kv_cache"), ("context", "context_length"),
                       ("batch", "batch_size"), ("runtime", "runtime"), ("recipe", "recipe"),

@@ -29,7 +29,7 @@ MAX_SCENARIO_BYTES = 1 << 20  # a scenario is a few hundred bytes; anything past
 SECTIONS: dict[str, type[BaseModel]] = {"workload": Workload, "optimizations": Optimizations, "hardware": Hardware}
 TOP_KEYS = ("schema", "name", "model", "workload", "optimizations", "hardware")
 MODEL_KEYS = ("preset", "config", "architecture", "hub", "folder", "gguf")
-MODEL_TABLE_KEYS = (*MODEL_KEYS, "revision", "mmproj")
+MODEL_TABLE_KEYS = (*MODEL_KEYS, "revision", "mmproj", "draft")
 
 
 class ScenarioError(ValueError):
@@ -67,6 +67,24 @@ def resolve_model(table: Any, base_dir: Path | None) -> ModelChoice:
         raise ScenarioError("model.revision: only with model.hub")
     if "mmproj" in table and key != "gguf":
         raise ScenarioError("model.mmproj: only with model.gguf (a vision projector for a GGUF model)")
+    choice = _main_model(key, value, table, base_dir)
+    return _with_draft(choice, table["draft"], base_dir) if "draft" in table else choice
+
+
+def _with_draft(choice: ModelChoice, value: Any, base_dir: Path | None) -> ModelChoice:
+    """A draft model for speculative decoding: read like the main model (a preset, Hub id, folder, GGUF)."""
+    from .sources.resolve import SourceError, resolve
+
+    if not isinstance(value, str) or not value.strip():
+        raise ScenarioError(f"model.draft: must be a preset id, Hub id or .gguf file (got {value!r})")
+    try:
+        draft = resolve(value, base_dir)
+    except SourceError as exc:
+        raise ScenarioError(str(exc).replace("model: ", "model.draft: ", 1)) from None
+    return choice.model_copy(update={"draft": value, "draft_spec": draft.spec})
+
+
+def _main_model(key: str, value: Any, table: dict, base_dir: Path | None) -> ModelChoice:
     if key in ("hub", "folder", "gguf"):
         choice = _source(key, value, table.get("revision"), base_dir)
         return _with_mmproj(choice, table["mmproj"], base_dir) if "mmproj" in table else choice
@@ -225,6 +243,8 @@ def scenario_to_dict(s: Scenario) -> dict:
         doc["model"] = {"config": s.model.config}
     else:
         doc["model"] = {"architecture": s.model.spec.model_dump(exclude_defaults=True)}
+    if s.model.draft:
+        doc["model"]["draft"] = s.model.draft
     # a setting left to the runtime (None) is left out of the file, so it stays the runtime's default
     doc["workload"] = s.workload.model_dump(exclude_none=True)
     opts = s.optimizations.model_dump(exclude_none=True)

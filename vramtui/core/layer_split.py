@@ -55,6 +55,13 @@ class LayerSplit:
         from .components import kv_cache  # a layer's KV: the whole cache spread over the layers
 
         self.kv_per_layer = kv_cache(first).bytes / self.n_layer
+        self.draft = 0  # a draft model (speculative decoding): weights and KV on the first GPU
+        if s.model.draft_spec is not None:
+            from .components import weights as draft_weights
+            from .precise import draft_setup
+
+            d = draft_setup(first, s.model.draft_spec)
+            self.draft = draft_weights(d).bytes + kv_cache(d).bytes
         self.compute = tuple(self.rt.inference_activations(st).bytes for st in self.setups)
         self.overhead = tuple(self.rt.overhead(st, dict(_ZERO_PARTS)).bytes for st in self.setups)
         # the CPU computes the output layer when it is not offloaded: one micro-batch of f32 logits
@@ -92,7 +99,7 @@ class LayerSplit:
             if out_dev == d:
                 w += lay.output
             if d == 0:
-                w += lay.extra  # a vision projector: on the first GPU (llama.cpp offloads it by default)
+                w += lay.extra + self.draft  # a vision projector and a draft model: on the first GPU
             parts.append({"weights": w, "kv_cache": int(self.kv_per_layer * len(layers)),
                           "activations": self.compute[d], "overhead": self.overhead[d]})
         cpu_layers = range(0, start)

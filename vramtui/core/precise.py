@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from . import components as C
 from .estimate import COMPONENTS, Estimate
+from .model import ModelSpec
 from .rules import warnings
 from .setup import Setup
+
+
+def draft_setup(setup: Setup, draft: ModelSpec) -> Setup:
+    """The draft model on the same GPU and workload, in the format its checkpoint stores (else the model's)."""
+    from .scenario import ModelChoice
+
+    s = setup.s
+    work = s.workload.model_copy(update={"weights": draft.stored_format or s.workload.weights})
+    return Setup(s.model_copy(update={"model": ModelChoice(spec=draft), "workload": work}), setup.gpu)
 
 
 def precise_estimate(setup: Setup) -> Estimate:
@@ -37,6 +47,14 @@ def precise_estimate(setup: Setup) -> Estimate:
         act_part = setup.runtime.inference_activations(setup)
         per["activations"], why["activations"] = act_part.bytes, act_part.why
         notes += act_part.notes
+        draft = setup.s.model.draft_spec
+        if draft is not None:  # speculative decoding: the draft's weights and its own KV cache beside the model's
+            d = draft_setup(setup, draft)
+            dw, dk = C.weights(d), C.kv_cache(d)
+            per["weights"] += dw.bytes
+            per["kv_cache"] += dk.bytes
+            why["weights"] += f"; + draft {draft.name}: {dw.bytes / (1 << 30):.2f} GiB ({d.weight_format.id})"
+            why["kv_cache"] += f"; + the draft's cache: {dk.bytes / (1 << 30):.2f} GiB"
     head = setup.runtime.overhead(setup, per)
     per["overhead"], why["overhead"] = head.bytes, head.why
     return Estimate(

@@ -59,6 +59,8 @@ class ModelChoice(BaseModel):
     folder: str | None = None  # a local model folder (config.json + safetensors headers)
     gguf: str | None = None  # a GGUF file: a path, or org/name/file.gguf on the Hub
     mmproj: str | None = None  # with gguf: the vision projector GGUF loaded beside it (llama.cpp --mmproj)
+    draft: str | None = None  # a draft model for speculative decoding (a preset, Hub id or .gguf), as written
+    draft_spec: ModelSpec | None = None
     spec: ModelSpec
 
     @property
@@ -75,6 +77,8 @@ class ModelChoice(BaseModel):
                     out["revision"] = self.revision
                 if self.mmproj:
                     out["mmproj"] = self.mmproj
+                if self.draft:
+                    out["draft"] = self.draft
                 if self.spec.stored_format:
                     out["stored_format"] = self.spec.stored_format
                 return out

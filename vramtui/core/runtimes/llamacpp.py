@@ -145,6 +145,9 @@ class LlamaCpp(Runtime):
         if w.kv_cache != "fp16":
             kv = LLAMACPP_KV_TYPES[w.kv_cache]
             flags += [Flag("-ctk", kv, f"KV cache {w.kv_cache}"), Flag("-ctv", kv, f"KV cache {w.kv_cache}")]
+        if s.model.draft:
+            flags.append(Flag("-md", s.model.draft, "the draft model for speculative decoding: its weights and KV "
+                              "cache on the first GPU"))
         if s.model.mmproj:
             flags.append(Flag("--mmproj", s.model.mmproj, "the vision projector, on the first GPU"))
         if n.get("shares"):
