@@ -145,6 +145,7 @@ def test_the_readme_scenario_example_loads_and_shows_the_defaults():
     s = scenario_from_dict(tomllib.loads(example))
     defaults = default_scenario()
     assert s.workload == defaults.workload and s.optimizations == defaults.optimizations
+    assert s.hardware == defaults.hardware  # the default GPU list, all of it
     # settings left to the runtime are shown commented out, with the value they usually take
     commented = set(re.findall(r"^# (\w+) = ", example, re.MULTILINE))
     doc = tomllib.loads(example)

@@ -404,8 +404,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
 def cmd_models(a: argparse.Namespace) -> int:
     needle = a.filter.lower()
     rows = [m for m in presets.models().values()
-            if (not a.family or m.family == a.family.lower())
-            and (needle in m.id or needle in m.name.lower() or needle in m.family)]
+            if (not a.family or m.family == a.family.lower()) and presets.matches(m, needle)]
     if a.json:
         print(json.dumps({"models": [{"id": m.id, "name": m.name, "family": m.family, "parameters": m.total_parameters,
                                       "context": m.max_position_embeddings, "features": m.features} for m in rows]}))
@@ -569,6 +568,11 @@ def run_tui(path: str | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        if args[:1] in (["--version"], ["-V"]):
+            from importlib.metadata import version
+
+            print(f"vramtui {version('vramtui')}")
+            return 0
         if args and args[0] in COMMANDS or args[:1] in (["-h"], ["--help"]):
             ns = build_parser().parse_args(args)
             return HANDLERS[ns.command](ns)

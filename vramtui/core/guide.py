@@ -81,8 +81,11 @@ def guide_estimate(setup: Setup) -> Estimate:
         "optimizer_states": optimizer, "adapters": adapters, "overhead": CUDA_OVERHEAD,
     }
     gpus = o.gpus
-    # the guide has no parallelism model: split everything evenly, but every GPU's process pays the 0.5 GB
-    per_gpu = {k: int(math.ceil(totals[k] / gpus)) for k in COMPONENTS}
+    # the guide has no parallelism model: split everything evenly over the GPUs that share one copy of
+    # the model (tensor x pipeline; data-parallel replicas each hold a whole one), but every GPU's
+    # process pays the 0.5 GB
+    shards = o.tensor_parallel * o.pipeline_parallel
+    per_gpu = {k: int(math.ceil(totals[k] / shards)) for k in COMPONENTS}
     per_gpu["overhead"] = int(CUDA_OVERHEAD)
     return Estimate(
         method="guide",
@@ -91,7 +94,7 @@ def guide_estimate(setup: Setup) -> Estimate:
         per_gpu=per_gpu,
         why=why,
         notes=("the guide's formulas: decimal GB, no GQA, ×1.2 on weights, KV cache even in training",),
-        kv_bytes_per_token=int(2 * L * hidden * kv_bytes / gpus),
+        kv_bytes_per_token=int(2 * L * hidden * kv_bytes / shards),
         trainable_parameters=int(trainable),
         gpu=setup.gpu.id,
     )

@@ -116,3 +116,12 @@ def gpu(gpu_id: str) -> GPUSpec:
     if gpu_id not in table:
         raise PresetError(f"unknown GPU {gpu_id!r}{closest(gpu_id, list(table))}; `vramtui gpus` lists them")
     return table[gpu_id]
+
+
+def matches(spec: ModelSpec, query: str) -> bool:
+    """Every word of the query appears in the id, name, family, features or size ('qwen 7b', 'moe'):
+    the one matcher of the Model screen's filter and `vramtui models`."""
+    from .units import fmt_count
+
+    hay = " ".join([spec.id, spec.name, spec.family, *spec.features, fmt_count(spec.total_parameters)]).lower()
+    return all(word in hay for word in query.lower().split())

@@ -19,3 +19,14 @@ def scenario_files() -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.glob("*.toml") if p.is_file())
+
+
+def scenario_path(text: str) -> Path:
+    """What Save and Open both make of a name: ``ux70b`` is ``ux70b.toml`` in the scenarios folder;
+    a path (with a folder, or ending in .toml) is that path."""
+    path = Path(text.strip()).expanduser()
+    if path.suffix != ".toml":
+        path = path.with_name(path.name + ".toml")
+    if not path.is_absolute() and len(path.parts) == 1:
+        path = scenarios_dir() / path
+    return path

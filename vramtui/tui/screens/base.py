@@ -57,7 +57,16 @@ class VramScreen(Screen):
             self._stale = True
             return
         self.query_one(SummaryPanel).show(result, self.vram.unit)
+        self._drop_stale_errors()
         self.render_result(result)
+
+    def _drop_stale_errors(self) -> None:
+        """A new scenario answers a refused choice: its message goes (a typed value keeps its own until fixed)."""
+        from textual.widgets import Input
+
+        for row in self.query(FieldRow):
+            if not isinstance(row.field, Input):
+                row.set_error(None)
 
     def redraw(self) -> None:
         """Render the App's current result again (ctrl+l); nothing is recomputed."""
@@ -67,8 +76,12 @@ class VramScreen(Screen):
         """The form row of the field with this id."""
         return row_of(self.query_one(f"#{field_id}"))  # type: ignore[return-value]
 
+    # a file (or New) replaced the scenario: fields show its values even where the cursor is
+    reload_fields = False
+
     def _drop_field_errors(self, _loads: int) -> None:
         """A scenario from a file replaces whatever half-typed value a field was flagging."""
+        self.reload_fields = True
         for row in self.query(FieldRow):
             row.set_error(None)
 

@@ -13,7 +13,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..commands import COMMANDS
-from ..paths import scenario_files, scenarios_dir
+from ..paths import scenario_files, scenario_path, scenarios_dir
 
 
 class HelpScreen(ModalScreen[None]):
@@ -66,12 +66,7 @@ class SaveAsScreen(ModalScreen[Path | None]):
             error.update("✘ give a file name, e.g. llama-8b-4090")
             error.display = True
             return
-        path = Path(text).expanduser()
-        if path.suffix != ".toml":
-            path = path.with_name(path.name + ".toml")
-        if not path.is_absolute() and len(path.parts) == 1:
-            path = scenarios_dir() / path
-        self.dismiss(path)
+        self.dismiss(scenario_path(text))
 
     @on(Button.Pressed, "#save-cancel")
     def action_cancel(self) -> None:
@@ -105,8 +100,9 @@ class OpenScreen(ModalScreen[Path | None]):
     @on(Input.Submitted, "#open-path")
     def _ok(self) -> None:
         text = self.query_one("#open-path", Input).value.strip()
-        if text:
-            self.dismiss(Path(text).expanduser())
+        if text:  # a path as typed if it exists, else the name as Save stores it
+            typed = Path(text).expanduser()
+            self.dismiss(typed if typed.is_file() else scenario_path(text))
             return
         options = self.query_one("#open-list", OptionList)
         if options.highlighted is not None:

@@ -20,6 +20,7 @@ from ...core.scenario import ModelChoice
 from ...core.units import fmt_count, fmt_tokens
 from ..state import Result
 from ..widgets.form import FieldRow, set_quietly
+from ..widgets.switch import OnOff
 from .base import VramScreen
 
 CUSTOM_FIELDS = (
@@ -38,14 +39,7 @@ def _family_rank(spec: ModelSpec) -> int:
     return FAMILY_ORDER.index(spec.family) if spec.family in FAMILY_ORDER else len(FAMILY_ORDER)
 
 
-def _haystack(spec: ModelSpec) -> str:
-    return " ".join([spec.id, spec.name, spec.family, *spec.features, fmt_count(spec.total_parameters)]).lower()
-
-
-def matches(spec: ModelSpec, query: str) -> bool:
-    """Every word of the query appears in the id, name, family, features or size ('qwen 7b', 'moe')."""
-    hay = _haystack(spec)
-    return all(word in hay for word in query.lower().split())
+matches = presets.matches  # the one matcher, shared with `vramtui models`
 
 
 class PathSuggester(Suggester):
@@ -81,8 +75,8 @@ class ModelScreen(VramScreen):
             with TabPane("Custom", id="tab-custom"):
                 for field, label in CUSTOM_FIELDS:
                     yield FieldRow(label, Input(id=f"custom-{field}"))
-                yield FieldRow("Tied embeddings", Checkbox("", id="custom-tie"))
-                yield FieldRow("Gated MLP (SwiGLU)", Checkbox("", True, id="custom-gated"))
+                yield FieldRow("Tied embeddings", OnOff(id="custom-tie"))
+                yield FieldRow("Gated MLP (SwiGLU)", OnOff(True, id="custom-gated"))
                 with Horizontal(classes="buttons"):
                     yield Button("Use this model", id="custom-apply", variant="primary", compact=True)
                 yield Static("", id="custom-result", classes="hint")
@@ -177,9 +171,12 @@ class ModelScreen(VramScreen):
 
     # custom ------------------------------------------------------------------------------
     def _fill_custom(self, spec: ModelSpec) -> None:
+        """The custom form starts from the current model (its errors were about the values replaced)."""
         for field, _ in CUSTOM_FIELDS:
             value = getattr(spec, field)
             set_quietly(self.query_one(f"#custom-{field}", Input), "" if value is None else str(value))
+            self.row(f"custom-{field}").set_error(None)
+        self._custom_base = spec
         set_quietly(self.query_one("#custom-tie", Checkbox), spec.tie_word_embeddings)
         set_quietly(self.query_one("#custom-gated", Checkbox), spec.mlp_gated)
 
@@ -188,13 +185,22 @@ class ModelScreen(VramScreen):
         self.use_custom()
 
     def use_custom(self) -> bool:
-        values: dict = {"id": "custom", "name": "Custom model", "family": "custom"}
+        # everything the form does not show (experts, MLA ranks, window, hybrid layers, biases ...) is the
+        # model's it started from, so a MoE model stays a MoE model
+        base = getattr(self, "_custom_base", self.vram.scenario.model.spec)
+        keep = base.model_dump(exclude={"id", "name", "family", "source", "parameters", "parameters_source",
+                                        "parameters_note", "stored_format", "stored_bytes", "stored_extra_bytes",
+                                        "stored_token_embd_bytes", "stored_output_bytes", "stored_layer_bytes",
+                                        "stored_expert_bytes"})
+        values: dict = {**keep, "id": "custom", "name": f"Custom ({base.name})" if base.id != "custom" else "Custom model",
+                        "family": "custom"}
         ok = True
         for field, label in CUSTOM_FIELDS:
             box = self.query_one(f"#custom-{field}", Input)
             row = self.row(f"custom-{field}")
             text = box.value.strip().replace(",", "").replace("_", "")
             if not text and field in ("head_dim", "num_key_value_heads"):
+                values[field] = None
                 row.set_error(None)
                 continue
             try:

@@ -12,6 +12,7 @@ from ..state import Result
 from ..widgets.breakdown import Breakdown
 from ..widgets.choice import Choice
 from ..widgets.form import FieldRow, set_quietly
+from ..widgets.switch import OnOff
 from .base import VramScreen
 
 INT_FIELDS = ("lora_rank", "tensor_parallel", "pipeline_parallel", "data_parallel")
@@ -26,9 +27,9 @@ class OptimizationsScreen(VramScreen):
     def compose_body(self) -> ComposeResult:
         o = self.vram.scenario.optimizations  # fields start at the scenario's values, never at a default
         yield Static("Optimizations — each with its documented effect", classes="section-title")
-        yield FieldRow("Flash attention", Checkbox("", bool(o.flash_attention), id="flash_attention"),
+        yield FieldRow("Flash attention", OnOff(bool(o.flash_attention), id="flash_attention"),
                        "Removes the batch·heads·seq² score matrix; does not shrink the KV cache")
-        yield FieldRow("Grad checkpointing", Checkbox("", bool(o.gradient_checkpointing), id="gradient_checkpointing"),
+        yield FieldRow("Grad checkpointing", OnOff(bool(o.gradient_checkpointing), id="gradient_checkpointing"),
                        "Keep only each layer's input; recompute one layer at a time in backward")
         yield FieldRow("Optimizer", Choice([(o, o) for o in OPTIMIZERS], o.optimizer, id="optimizer"),
                        "Optimizer states per trainable parameter: AdamW 8 B, 8-bit 2 B, SGD 0 B …")
@@ -41,9 +42,9 @@ class OptimizationsScreen(VramScreen):
                        "Matrices that get adapters (space toggles)")
         yield FieldRow("ZeRO stage", Choice([(f"ZeRO-{z}" if z else "off", z) for z in range(4)], o.zero_stage, id="zero_stage"),
                        "1: shard optimizer states, 2: + gradients, 3: + weights, over data-parallel GPUs")
-        yield FieldRow("CPU offload", Checkbox("", o.cpu_offload, id="cpu_offload"), "ZeRO-Offload: optimizer states in host RAM")
+        yield FieldRow("CPU offload", OnOff(o.cpu_offload, id="cpu_offload"), "ZeRO-Offload: optimizer states in host RAM")
         yield FieldRow("Tensor parallel", Input(str(o.tensor_parallel), id="tensor_parallel", placeholder="1"), "GPUs sharing each layer")
-        yield FieldRow("Sequence parallel", Checkbox("", o.sequence_parallel, id="sequence_parallel"),
+        yield FieldRow("Sequence parallel", OnOff(o.sequence_parallel, id="sequence_parallel"),
                        "Also split the norms' activations (10 B per token per layer) over the TP GPUs")
         yield FieldRow("Pipeline parallel", Input(str(o.pipeline_parallel), id="pipeline_parallel", placeholder="1"), "GPUs holding consecutive layers")
         yield FieldRow("Data parallel", Input(str(o.data_parallel), id="data_parallel", placeholder="1"), "Model replicas (ZeRO shards across them)")
@@ -65,8 +66,9 @@ class OptimizationsScreen(VramScreen):
             set_quietly(self.query_one(f"#{name}", Choice), getattr(o, name))
         for name in INT_FIELDS:
             box = self.query_one(f"#{name}", Input)
-            if not self.row(name).has_class("-invalid") and not (box.has_focus and box.value == str(getattr(o, name))):
-                set_quietly(box, str(getattr(o, name)))
+            if not self.row(name).has_class("-invalid") and (not box.has_focus or self.reload_fields):
+                set_quietly(box, str(getattr(o, name)))  # never under the cursor, unless a file replaced it
+        self.reload_fields = False
         targets = self.query_one("#lora_targets", SelectionList)
         if tuple(targets.selected) != o.lora_targets:
             with targets.prevent(SelectionList.SelectedChanged):

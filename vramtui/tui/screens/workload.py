@@ -63,20 +63,18 @@ class WorkloadScreen(VramScreen):
         self._show_number("gpu_memory_utilization", w.gpu_memory_utilization, _share)
         for name in ("recipe", "gpu_memory_utilization"):
             self.row(name).set_reason(why_off(result.scenario, name))
+        self.reload_fields = False
         share = result.defaults.get("gpu_memory_utilization")
         self.row("gpu_memory_utilization").set_hint(
             f"{share[0]:g}: {share[1]}" if share and w.gpu_memory_utilization is None else None)
 
     def _show_number(self, field_id: str, value, fmt) -> None:
         box = self.query_one(f"#{field_id}", Input)
-        if box.has_focus and not self.row(field_id).has_class("-invalid"):
-            try:  # leave the user's spelling alone while it means the same number
-                if self._parse(field_id, box.value) == value:
-                    return
-            except ValueError:
-                pass
-        if not self.row(field_id).has_class("-invalid"):
-            set_quietly(box, fmt(value))
+        # a focused field is the user's: never rewritten under the cursor (a result computed from an
+        # earlier keystroke would overwrite what was typed since); it shows the value once left
+        if (box.has_focus and not self.reload_fields) or self.row(field_id).has_class("-invalid"):
+            return
+        set_quietly(box, fmt(value))
 
     @staticmethod
     def _parse(field_id: str, text: str):
@@ -106,6 +104,12 @@ class WorkloadScreen(VramScreen):
         error = self.vram.update_scenario("workload", **changes)
         self.row(field).set_error(error)
         if error:
+            self.call_after_refresh(self.render_result, self.vram.result)
+
+    @on(Input.Blurred)
+    def _left(self) -> None:
+        """Leaving a field shows the scenario's value in its usual spelling (8192 -> 8K)."""
+        if self.vram.result is not None:
             self.call_after_refresh(self.render_result, self.vram.result)
 
     @on(Input.Changed)

@@ -1,0 +1,38 @@
+"""Issue 13's CLI defects, each reproduced first."""
+
+from __future__ import annotations
+
+import json
+
+from vramtui.cli import main
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_guide_does_not_divide_by_data_parallel_replicas(capsys):
+    """Defect 8: 70B QLoRA at DP 8 showed the guide's per-GPU total divided by 8."""
+    one = json.loads(run(capsys, "estimate", "--model", "llama-3.1-70b", "--mode", "qlora", "--method", "guide", "--json")[1])
+    eight = json.loads(run(capsys, "estimate", "--model", "llama-3.1-70b", "--mode", "qlora", "--method", "guide",
+                           "--dp", "8", "--json")[1])
+    assert eight["per_gpu_bytes"] == one["per_gpu_bytes"] and eight["total_bytes"] == 8 * one["total_bytes"]
+
+
+def test_version_prints_the_version(capsys):
+    """Defect 10: --version said 'cannot read: No such file'."""
+    code, out, err = run(capsys, "--version")
+    assert code == 0 and out.startswith("vramtui ") and err == ""
+
+
+def test_models_uses_the_same_matcher_as_the_model_screen(capsys):
+    """Defect 10: `models "qwen 2.5 32b"` found nothing where the TUI found 2; `models moe` 1 where it found 13."""
+    from vramtui.core import presets
+
+    code, out, _ = run(capsys, "models", "qwen 2.5 32b", "--json")
+    ids = {m["id"] for m in json.loads(out)["models"]}
+    assert code == 0 and ids == {"qwen2.5-32b", "qwen2.5-coder-32b"}
+    moe = {m["id"] for m in json.loads(run(capsys, "models", "moe", "--json")[1])["models"]}
+    assert moe == {m.id for m in presets.models().values() if presets.matches(m, "moe")} and len(moe) > 10

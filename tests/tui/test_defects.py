@@ -1,0 +1,112 @@
+"""Issue 13's defects, each reproduced by keys (or, for a race, by the render it loses) and fixed."""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from vramtui.core.io import load_scenario
+from vramtui.tui.app import VramApp
+from vramtui.tui.paths import scenarios_dir
+from vramtui.tui.state import compute
+from vramtui.tui.widgets.form import row_of
+
+from ..builders import make
+from .helpers import shown, summary, tab_to
+
+SIZE = (120, 40)
+
+
+async def test_the_custom_form_keeps_a_moe_model_a_moe_model():
+    """Defect 1: Mixtral through the Custom form came back dense (7.2B, FITS on an RTX 4090)."""
+    app = VramApp(make("mixtral-8x7b"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        await pilot.press("shift+tab", "right")  # the tabs, then Custom
+        await pilot.pause()
+        await tab_to(pilot, "custom-apply")
+        await pilot.press("enter")
+        await pilot.pause()
+        spec = app.scenario.model.spec
+        assert spec.num_experts == 8 and spec.num_experts_per_tok == 2 and spec.sliding_window is None
+        assert spec.total_parameters == make("mixtral-8x7b").model.spec.total_parameters
+        assert "DOES NOT FIT" in summary(pilot)
+
+
+async def test_a_refused_choices_message_goes_once_a_later_edit_succeeds():
+    """Defect 2: an error under a field stayed after its cause was gone."""
+    app = VramApp(make(runtime="vllm"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await tab_to(pilot, "mode")
+        await pilot.press("right")  # LoRA on vLLM: refused
+        await pilot.pause()
+        assert row_of(app.screen.query_one("#mode")).has_class("-invalid")
+        await tab_to(pilot, "kv_cache")
+        await pilot.press("right")  # a change that is allowed
+        await pilot.pause()
+        assert not row_of(app.screen.query_one("#mode")).has_class("-invalid")
+
+
+async def test_custom_form_errors_go_when_another_preset_fills_it():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        screen = app.screen
+        screen.query_one("#custom-num_key_value_heads", Input).value = "x"  # not a number: flagged at the field
+        screen.use_custom()
+        await pilot.pause()
+        assert row_of(screen.query_one("#custom-num_key_value_heads")).has_class("-invalid")
+        await pilot.press(*"qwen2.5 7b", "enter")
+        await pilot.pause()
+        assert not row_of(screen.query_one("#custom-num_key_value_heads")).has_class("-invalid")
+
+
+async def test_a_focused_field_is_never_rewritten_by_a_result_from_an_earlier_keystroke():
+    """Defect 3: pasting 200k into Context gave 20▮0K: the render of "2" landed after "200k" was typed."""
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await tab_to(pilot, "context_length")
+        await pilot.press(*"200k")
+        await pilot.pause()
+        stale = compute(app.scenario.replace("workload", context_length=2), "precise")
+        app.screen.render_result(stale)  # what arrived late in a real terminal
+        assert app.screen.query_one("#context_length", Input).value == "200k"
+        await pilot.press("tab")  # leaving the field shows the scenario's spelling
+        await pilot.pause()
+        assert app.scenario.workload.context_length == 204800
+        assert app.screen.query_one("#context_length", Input).value == "200K"
+
+
+async def test_checkboxes_say_on_or_off_in_words():
+    """Defect 5: ▐X▌ either way; only the colour told them apart."""
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await tab_to(pilot, "flash_attention")
+        box = app.screen.query_one("#flash_attention")
+        assert "on" in str(box.render())
+        await pilot.press("space")
+        await pilot.pause()
+        assert "off" in str(box.render()) and app.scenario.optimizations.flash_attention is False
+
+
+async def test_open_takes_the_name_save_took():
+    """Defect 6: saved as ux70b, ctrl+o ux70b said 'cannot read'."""
+    app = VramApp(make("llama-3.1-70b"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press(*"ux70b", "enter")
+        await pilot.pause()
+        assert (scenarios_dir() / "ux70b.toml").is_file()
+    app2 = VramApp()
+    async with app2.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await tab_to(pilot, "open-path")  # typed, not picked from the list
+        await pilot.press(*"ux70b", "enter")
+        await pilot.pause()
+        assert app2.scenario.model.preset == "llama-3.1-70b"
+        assert app2.scenario == load_scenario(scenarios_dir() / "ux70b.toml")
+        assert "Llama 3.1 70B" in summary(pilot) and "cannot read" not in shown(pilot, "#summary-status")
