@@ -36,3 +36,11 @@ def test_models_uses_the_same_matcher_as_the_model_screen(capsys):
     assert code == 0 and ids == {"qwen2.5-32b", "qwen2.5-coder-32b"}
     moe = {m["id"] for m in json.loads(run(capsys, "models", "moe", "--json")[1])["models"]}
     assert moe == {m.id for m in presets.models().values() if presets.matches(m, "moe")} and len(moe) > 10
+
+
+def test_no_speed_for_a_setup_that_cannot_exist(capsys):
+    """Defect 9: DeepSeek-V3 on an RTX 3060 showed '>8' GPUs and 6 tok/s."""
+    code, out, _ = run(capsys, "fit", "--model", "deepseek-v3", "--gpus", "rtx-3060-12gb,h200", "--json")
+    grid = {g["gpu"]: g for g in json.loads(out)["gpus"]}
+    assert code == 0 and grid["rtx-3060-12gb"]["gpus_needed"] is None
+    assert grid["rtx-3060-12gb"]["decode_tokens_per_s"] is None
