@@ -5,11 +5,10 @@ read is cached, so the file works offline once seen."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 
 from .gguf_file import GGUFError, GGUFHeaderTooShort, GGUFModel, read_gguf_header
-from .hub import cache_dir
+from .hub import Offline, cache_dir, hub_errors, quiet_logs
 
 FIRST_RANGE = 4 << 20  # 4 MiB holds the header of most files (the tokenizer is the large part)
 LAST_RANGE = 256 << 20
@@ -24,26 +23,21 @@ def read_hub_gguf(text: str) -> GGUFModel:
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.with_suffix(".bin").write_bytes(header)
         cached.write_text(json.dumps({"size": size}))
-    except _Offline as exc:
+    except Offline as exc:
         if not cached.is_file():
             raise GGUFError(f"{text}: {exc}; its header is not cached yet (read it once online)") from None
         header, size = cached.with_suffix(".bin").read_bytes(), json.loads(cached.read_text())["size"]
     return read_gguf_header(header, size, name=filename.rsplit("/", 1)[-1].removesuffix(".gguf"))
 
 
-class _Offline(Exception):
-    pass
-
-
 def _fetch(repo: str, filename: str, where: str) -> tuple[bytes, int]:
-    from huggingface_hub import errors as hf
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    quiet_logs()
     endpoint, token = os.environ.get("HF_ENDPOINT") or None, os.environ.get("HF_TOKEN") or None
     url = hf_hub_url(repo, filename, endpoint=endpoint)
-    try:
+    with hub_errors(where, "no such file in the repo"):
         size = get_hf_file_metadata(url, token=token).size or 0
         want = FIRST_RANGE
         while True:
@@ -57,13 +51,3 @@ def _fetch(repo: str, filename: str, where: str) -> tuple[bytes, int]:
                 if want >= min(size, LAST_RANGE):
                     raise GGUFError(f"{where}: header larger than {LAST_RANGE >> 20} MiB; not read") from None
                 want *= 4
-    except hf.GatedRepoError:
-        raise GGUFError(f"{where}: the repo is gated: accept its terms on the model page and set HF_TOKEN") from None
-    except hf.RepositoryNotFoundError:
-        raise GGUFError(f"{where}: no such repo on the Hub (a private one needs HF_TOKEN)") from None
-    except hf.EntryNotFoundError:
-        raise GGUFError(f"{where}: no such file in the repo") from None
-    except hf.HfHubHTTPError as exc:
-        raise GGUFError(f"{where}: the Hub answered {exc.response.status_code if exc.response is not None else 'an error'}") from None
-    except (hf.HTTPError, OSError) as exc:
-        raise _Offline(f"the Hub cannot be reached ({type(exc).__name__})") from None

@@ -11,6 +11,8 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,7 @@ def _read(repo: str, revision: str | None, where: str) -> tuple[dict[str, Any], 
     cache = _cache_file(repo, revision)
     try:
         config, tensors = _fetch(repo, revision, where)
-    except _Offline as exc:
+    except Offline as exc:
         if cache.is_file():
             data = json.loads(cache.read_text())
             return data["config"], [Tensor(n, d, tuple(s)) for n, d, s in data["tensors"]], True
@@ -81,21 +83,22 @@ def _read(repo: str, revision: str | None, where: str) -> tuple[dict[str, Any], 
     return config, tensors, False
 
 
-class _Offline(Exception):
-    pass
+class Offline(Exception):
+    """No answer from the Hub: the caller falls back to what it cached."""
 
 
-def _fetch(repo: str, revision: str | None, where: str) -> tuple[dict[str, Any], list[Tensor]]:
-    from huggingface_hub import HfApi
-    from huggingface_hub import errors as hf
-
+def quiet_logs() -> None:
     for name in ("huggingface_hub", "httpx", "httpx2", "httpcore"):  # their retry warnings are ours to say, in one line
         logging.getLogger(name).setLevel(logging.ERROR)
-    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=os.environ.get("HF_TOKEN") or None)
+
+
+@contextmanager
+def hub_errors(where: str, missing: str, revision: str | None = None) -> Iterator[None]:
+    """huggingface_hub's errors as one line each (HubError), or Offline when nothing answered."""
+    from huggingface_hub import errors as hf
+
     try:
-        path = api.hf_hub_download(repo, "config.json", revision=revision, cache_dir=str(cache_dir() / "files"))
-        config = json.loads(Path(path).read_text())
-        meta = api.get_safetensors_metadata(repo, revision=revision)
+        yield
     except hf.GatedRepoError:
         raise HubError(f"{where} is gated: accept its terms on the model page and set HF_TOKEN") from None
     except hf.RevisionNotFoundError:
@@ -103,9 +106,9 @@ def _fetch(repo: str, revision: str | None, where: str) -> tuple[dict[str, Any],
     except hf.RepositoryNotFoundError:
         raise HubError(f"{where}: no such model on the Hub (a private one needs HF_TOKEN)") from None
     except (hf.OfflineModeIsEnabled, hf.LocalEntryNotFoundError) as exc:  # before EntryNotFound: a subclass
-        raise _Offline(f"the Hub cannot be reached ({type(exc).__name__})") from None
+        raise Offline(f"the Hub cannot be reached ({type(exc).__name__})") from None
     except hf.EntryNotFoundError:
-        raise HubError(f"{where}: the repo has no config.json") from None
+        raise HubError(f"{where}: {missing}") from None
     except hf.NotASafetensorsRepoError:
         raise HubError(f"{where}: no model.safetensors or model.safetensors.index.json to read") from None
     except hf.SafetensorsParsingError as exc:
@@ -114,7 +117,19 @@ def _fetch(repo: str, revision: str | None, where: str) -> tuple[dict[str, Any],
         status = exc.response.status_code if exc.response is not None else "an error"
         raise HubError(f"{where}: the Hub answered {status}") from None
     except (hf.HTTPError, OSError) as exc:  # no answer: connection refused, DNS, timeout
-        raise _Offline(f"the Hub cannot be reached ({type(exc).__name__})") from None
+        raise Offline(f"the Hub cannot be reached ({type(exc).__name__})") from None
+
+
+def _fetch(repo: str, revision: str | None, where: str) -> tuple[dict[str, Any], list[Tensor]]:
+    from huggingface_hub import HfApi
+
+    quiet_logs()
+    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=os.environ.get("HF_TOKEN") or None)
+    with hub_errors(where, "the repo has no config.json", revision):
+        path = api.hf_hub_download(repo, "config.json", revision=revision, cache_dir=str(cache_dir() / "files"))
+        meta = api.get_safetensors_metadata(repo, revision=revision)
+    try:
+        config = json.loads(Path(path).read_text())
     except json.JSONDecodeError:
         raise HubError(f"{where}: config.json is not JSON") from None
     tensors = [Tensor(name, info.dtype, tuple(info.shape))
