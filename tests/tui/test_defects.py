@@ -110,3 +110,39 @@ async def test_open_takes_the_name_save_took():
         assert app2.scenario.model.preset == "llama-3.1-70b"
         assert app2.scenario == load_scenario(scenarios_dir() / "ux70b.toml")
         assert "Llama 3.1 70B" in summary(pilot) and "cannot read" not in shown(pilot, "#summary-status")
+
+
+async def test_grid_arrows_mean_the_same_on_every_column_and_marks_do_not_move_rows():
+    """Defect 4: ▲ meant descending on 'max ctx' and ascending on 'price'; after sorting by the mark
+    column each space re-sorted and moved the cursor to another GPU."""
+    from textual.coordinate import Coordinate
+
+    from vramtui.tui.screens.gpus import COLUMN_INDEX
+
+
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await pilot.pause()
+        table = app.screen.query_one("#gpu-table")
+        for col, arrow in (("max_ctx", "▼"), ("price", "▲"), ("speed", "▼")):
+            table.cursor_coordinate = Coordinate(0, COLUMN_INDEX[col])
+            await pilot.press("f9")
+            await pilot.pause()
+            assert f"{arrow}" in shown(pilot, "#gpu-hint")
+            values = [app.result.by_gpu[gid] for gid in (r.value for r in table.rows)]
+            key = {"max_ctx": lambda f: f.max_context, "price": lambda f: f.price_usd,
+                   "speed": lambda f: f.tokens_per_s or 0}[col]
+            nums = [key(f) for f in values]
+            assert nums == sorted(nums, reverse=arrow == "▼")
+        await pilot.press("ctrl+g")  # every preset: adding or dropping one keeps its row
+        await pilot.pause()
+        table.cursor_coordinate = Coordinate(3, COLUMN_INDEX["mark"])
+        await pilot.press("f9")
+        await pilot.pause()
+        before = [r.value for r in table.rows]
+        under = before[table.cursor_row]
+        await pilot.press("space")
+        await pilot.pause()
+        assert [r.value for r in table.rows] == before  # not re-sorted by the new mark
+        assert list(table.rows)[table.cursor_row].value == under

@@ -27,7 +27,8 @@ from .base import VramScreen
 class Column:
     key: str
     title: str
-    sort: Callable[[GPUFit], Any]  # ascending key; None sorts last
+    sort: Callable[[GPUFit], Any]  # the column's own values, ascending; None sorts last
+    best_high: bool = False  # the first sort shows the largest first (headroom, max ctx, tok/s)
 
 
 def _none_last(value):
@@ -35,16 +36,16 @@ def _none_last(value):
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("mark", "", lambda f: 0),
+    Column("mark", "", lambda f: 0),  # the marks as they were when sorted (GPUScreen.mark_order)
     Column("gpu", "GPU", lambda f: f.gpu.name),
     Column("need", "need", lambda f: f.need_bytes),
-    Column("usable", "usable", lambda f: f.usable_bytes),
-    Column("fits", "fits", lambda f: not f.fits),
-    Column("headroom", "headroom", lambda f: -f.headroom_bytes),
+    Column("usable", "usable", lambda f: f.usable_bytes, best_high=True),
+    Column("fits", "fits", lambda f: f.fits, best_high=True),
+    Column("headroom", "headroom", lambda f: f.headroom_bytes, best_high=True),
     Column("needed", "GPUs", lambda f: _none_last(f.gpus_needed)),
-    Column("max_ctx", "max ctx", lambda f: -f.max_context),
-    Column("max_batch", "max batch", lambda f: -f.max_batch),
-    Column("speed", "tok/s", lambda f: -(f.tokens_per_s or 0)),
+    Column("max_ctx", "max ctx", lambda f: f.max_context, best_high=True),
+    Column("max_batch", "max batch", lambda f: f.max_batch, best_high=True),
+    Column("speed", "tok/s", lambda f: f.tokens_per_s or 0, best_high=True),
     Column("price", "price", lambda f: f.price_usd),
     Column("per_gib", "$/GiB", lambda f: _none_last(f.price_per_gib)),
 )
@@ -64,7 +65,8 @@ class GPUScreen(VramScreen):
     ]
 
     sort_key: str = "need"
-    sort_reverse: bool = False
+    sort_reverse: bool = False  # True: largest values first (▼)
+    mark_order: dict[str, int] = {}  # sorting by the mark column freezes the order of that moment
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="gpu-filters"):
@@ -100,6 +102,8 @@ class GPUScreen(VramScreen):
         rows = [result.by_gpu[g] for g in ids]
         rows = [f for f in rows if (vendor == "any" or f.gpu.vendor == vendor) and (not fits_only or f.fits)
                 and (budget is None or f.price_usd <= budget)]
+        if self.sort_key == "mark":  # a later space must not move rows (or the cursor) under the user
+            return sorted(rows, key=lambda f: self.mark_order.get(f.gpu.id, len(self.mark_order)))
         key = next(c.sort for c in COLUMNS if c.key == self.sort_key)
         return sorted(rows, key=key, reverse=self.sort_reverse)
 
@@ -148,7 +152,7 @@ class GPUScreen(VramScreen):
                 table.cursor_coordinate = Coordinate(keys.index(cursor_key), cursor_col)
         self.show_plan()
         self.show_chart()
-        arrow = "▼" if self.sort_reverse else "▲"
+        arrow = "▼" if self.sort_reverse else "▲"  # ▼ largest first, ▲ smallest first, on every column
         title = next(c.title for c in COLUMNS if c.key == self.sort_key) or "mark"
         self.query_one("#gpu-hint", Static).update(
             f"{len(rows)} GPUs · sorted by {title} {arrow} · ★ verdict GPU (enter) · ✓ compared (space) · "
@@ -240,7 +244,13 @@ class GPUScreen(VramScreen):
         if key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         else:
-            self.sort_key, self.sort_reverse = key, False
+            column = next(c for c in COLUMNS if c.key == key)
+            self.sort_key, self.sort_reverse = key, column.best_high
+        if key == "mark" and self.vram.result is not None:
+            hw = self.vram.scenario.hardware
+            rank = {g: (0 if g == hw.verdict_gpu else 1 if g in hw.gpus else 2) for g in self.vram.result.by_gpu}
+            order = sorted(rank, key=lambda g: (rank[g], g), reverse=self.sort_reverse)
+            self.mark_order = {g: i for i, g in enumerate(order)}
         self.refresh_grid()
 
     def action_toggle_fits(self) -> None:
