@@ -44,3 +44,22 @@ def test_no_speed_for_a_setup_that_cannot_exist(capsys):
     grid = {g["gpu"]: g for g in json.loads(out)["gpus"]}
     assert code == 0 and grid["rtx-3060-12gb"]["gpus_needed"] is None
     assert grid["rtx-3060-12gb"]["decode_tokens_per_s"] is None
+
+
+def test_the_budget_is_for_all_the_gpus_needed_and_reads_2k(capsys):
+    """Defect 11: the budget was per card, dropped '2k', and kept a 4090 that needs two cards."""
+    code, out, _ = run(capsys, "fit", "--model", "llama-3.1-8b", "--context", "32k", "--budget", "$2,000", "--json",
+                       "--gpus", "rtx-4090,rtx-3060-12gb,rtx-5090,h100-80gb")
+    grid = {g["gpu"]: g for g in json.loads(out)["gpus"]}
+    assert code == 0 and all(g["price_usd"] * g["gpus_needed"] <= 2000 for g in grid.values())
+    assert "h100-80gb" not in grid and "rtx-5090" in grid
+    needs_two = json.loads(run(capsys, "fit", "--model", "llama-3.1-70b", "--weights", "q4_k_m", "--runtime", "llama.cpp", "--gpus", "rtx-4090",
+                               "--json")[1])["gpus"][0]
+    assert needs_two["gpus_needed"] == 2
+    code, out, _ = run(capsys, "fit", "--model", "llama-3.1-70b", "--weights", "q4_k_m", "--runtime", "llama.cpp", "--gpus", "rtx-4090",
+                       "--budget", "2k", "--json")
+    assert json.loads(out)["gpus"] == []  # two 4090s cost $3,200
+    code, out, _ = run(capsys, "fit", "--model", "llama-3.1-8b", "--fits-only", "--vendor", "amd", "--json")
+    assert all(g["fits"] and g["gpu"].startswith("mi") for g in json.loads(out)["gpus"])
+    code, _, err = run(capsys, "fit", "--model", "llama-3.1-8b", "--budget", "lots")
+    assert code == 2 and "--budget" in err

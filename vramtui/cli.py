@@ -26,7 +26,7 @@ from .core.methods import estimate
 from .core.runtimes import RUNTIMES as RUNTIME_TABLE
 from .core.runtimes import runtime
 from .core.scenario import LOSSES, MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
-from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_tokens, to_unit
+from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_money, parse_tokens, to_unit, within_budget
 
 COMMANDS = ("estimate", "fit", "plan", "models", "gpus", "import-config", "validate", "measure")
 EXIT_USAGE = 2
@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="the GPU grid: fits, headroom, GPUs needed, max context/batch, speed, price")
     _scenario_args(fit)
     fit.add_argument("--sort", choices=("need", "headroom", "price", "price-per-gib", "speed", "max-context", "name"), default=None)
+    fit.add_argument("--budget", type=_money, metavar="USD", help="the most the GPUs needed may cost in all: 2000, $2,000, 2k")
+    fit.add_argument("--fits-only", action="store_true", help="only the GPUs the scenario fits on")
+    fit.add_argument("--vendor", choices=("nvidia", "amd", "apple", "intel"))
     pl = sub.add_parser("plan", help="what goes on which GPU, what stays in host RAM, and the command that runs it")
     _scenario_args(pl)
     pl.add_argument("--gpu-layers", type=_count, metavar="N",
@@ -291,6 +294,13 @@ def cmd_plan(a: argparse.Namespace) -> int:
     return 0
 
 
+def _money(text: str) -> float:
+    try:
+        return parse_money(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _share(text: str) -> float:
     try:
         value = float(text)
@@ -371,6 +381,11 @@ SORT_KEYS = {
 def cmd_fit(a: argparse.Namespace) -> int:
     s = scenario_from_args(a)
     grid = fit_grid(s, a.method)
+    grid = [f for f in grid if (not a.fits_only or f.fits) and (not a.vendor or f.gpu.vendor == a.vendor)
+            and within_budget(f.price_usd, f.gpus_needed, a.budget)]
+    if not grid and not a.json:
+        print("no GPU matches --fits-only / --vendor / --budget (the budget covers every GPU the scenario needs)")
+        return 0
     if a.sort:
         grid = sorted(grid, key=SORT_KEYS[a.sort])
     if a.json:

@@ -146,3 +146,15 @@ async def test_grid_arrows_mean_the_same_on_every_column_and_marks_do_not_move_r
         await pilot.pause()
         assert [r.value for r in table.rows] == before  # not re-sorted by the new mark
         assert list(table.rows)[table.cursor_row].value == under
+
+
+async def test_the_budget_box_reads_2k_and_counts_every_gpu_needed():
+    app = VramApp(make("llama-3.1-70b", weights="q4_k_m", runtime="llama.cpp"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await tab_to(pilot, "budget")
+        await pilot.press(*"2k")
+        await pilot.pause()
+        shown_ids = {r.value for r in app.screen.query_one("#gpu-table").rows}
+        assert "rtx-4090" not in shown_ids  # it needs two: $3,200
+        assert all(app.result.by_gpu[g].price_usd * app.result.by_gpu[g].gpus_needed <= 2000 for g in shown_ids)

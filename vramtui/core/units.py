@@ -60,3 +60,21 @@ def parse_tokens(text: str) -> int:
     if tokens < 1:
         raise ValueError(f"{text!r}: a context needs at least 1 token")
     return int(tokens)
+
+
+_MONEY = re.compile(r"^\s*\$?\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmM]?)\s*$")
+
+
+def parse_money(text: str) -> float:
+    """'2000', '$2,000', '2k', '1.5K', '$1m' -> US dollars (k = 1,000 here, as prices are written)."""
+    m = _MONEY.match(text.replace(",", "").replace("_", ""))
+    if not m:
+        raise ValueError(f"{text!r} is not an amount; use 2000, $2,000 or 2k")
+    return float(m.group(1)) * {"": 1, "k": 1_000, "m": 1_000_000}[m.group(2).lower()]
+
+
+def within_budget(price_usd: float, gpus_needed: int | None, budget: float | None) -> bool:
+    """Whether the GPUs the scenario needs (price × count) cost at most ``budget``; none needed: no."""
+    if budget is None:
+        return True
+    return gpus_needed is not None and price_usd * gpus_needed <= budget

@@ -18,7 +18,7 @@ from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static
 
 from ...core import presets
 from ...core.fit import GPUFit
-from ...core.units import fmt_tokens, to_unit
+from ...core.units import fmt_tokens, parse_money, to_unit, within_budget
 from ..state import Result
 from .base import VramScreen
 
@@ -75,7 +75,8 @@ class GPUScreen(VramScreen):
             yield Select([("any vendor", "any"), ("NVIDIA", "nvidia"), ("AMD", "amd"), ("Apple", "apple"), ("Intel", "intel")],
                          allow_blank=False, value="any", id="vendor", compact=True)
             yield Label("max $")
-            yield Input(placeholder="budget", id="budget", compact=True)
+            yield Input(placeholder="budget for all", id="budget", compact=True,
+                        tooltip="The most the GPUs the scenario needs may cost together: 2000, $2,000 or 2k")
         yield DataTable(id="gpu-table", cursor_type="cell", zebra_stripes=True)
         from textual_plotext import PlotextPlot  # imported with this screen only: start-up does not pay for it
 
@@ -101,19 +102,24 @@ class GPUScreen(VramScreen):
         ids = list(presets.gpus()) if show_all else list(s.hardware.gpus)
         rows = [result.by_gpu[g] for g in ids]
         rows = [f for f in rows if (vendor == "any" or f.gpu.vendor == vendor) and (not fits_only or f.fits)
-                and (budget is None or f.price_usd <= budget)]
+                and within_budget(f.price_usd, f.gpus_needed, budget)]
         if self.sort_key == "mark":  # a later space must not move rows (or the cursor) under the user
             return sorted(rows, key=lambda f: self.mark_order.get(f.gpu.id, len(self.mark_order)))
         key = next(c.sort for c in COLUMNS if c.key == self.sort_key)
         return sorted(rows, key=key, reverse=self.sort_reverse)
 
     def _budget(self) -> float | None:
-        text = self.query_one("#budget", Input).value.strip().lstrip("$").replace(",", "")
+        """The most the GPUs the scenario needs may cost in all (2k, $2,000); a typo is said, not dropped."""
+        box = self.query_one("#budget", Input)
+        text = box.value.strip()
+        box.set_class(False, "-invalid")
         if not text:
             return None
         try:
-            return float(text)
-        except ValueError:
+            return parse_money(text)
+        except ValueError as exc:
+            box.set_class(True, "-invalid")
+            self.notify(str(exc), severity="warning", timeout=3)
             return None
 
     def cells(self, f: GPUFit, result: Result) -> list[Text | str]:
