@@ -158,3 +158,20 @@ async def test_the_budget_box_reads_2k_and_counts_every_gpu_needed():
         shown_ids = {r.value for r in app.screen.query_one("#gpu-table").rows}
         assert "rtx-4090" not in shown_ids  # it needs two: $3,200
         assert all(app.result.by_gpu[g].price_usd * app.result.by_gpu[g].gpus_needed <= 2000 for g in shown_ids)
+
+
+async def test_the_name_column_shrinks_back_and_stays_in_view_while_scrolling():
+    """Defect 12: after ctrl+g and back the name column stayed 51 wide; scrolling right hid the GPU name."""
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await pilot.pause()
+        table = app.screen.query_one("#gpu-table")
+        width = table.ordered_columns[1].content_width
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert table.ordered_columns[1].content_width > width  # some preset names are longer
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert table.ordered_columns[1].content_width == width
+        assert table.fixed_columns == 2

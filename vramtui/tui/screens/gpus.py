@@ -77,7 +77,8 @@ class GPUScreen(VramScreen):
             yield Label("max $")
             yield Input(placeholder="budget for all", id="budget", compact=True,
                         tooltip="The most the GPUs the scenario needs may cost together: 2000, $2,000 or 2k")
-        yield DataTable(id="gpu-table", cursor_type="cell", zebra_stripes=True)
+        # the mark and the GPU's name stay in view while the other columns scroll (80 columns)
+        yield DataTable(id="gpu-table", cursor_type="cell", zebra_stripes=True, fixed_columns=2)
         from textual_plotext import PlotextPlot  # imported with this screen only: start-up does not pay for it
 
         yield PlotextPlot(id="context-chart")
@@ -151,7 +152,9 @@ class GPUScreen(VramScreen):
                 for c, value in zip(COLUMNS, self.cells(f, result), strict=True):
                     table.update_cell(f.gpu.id, c.key, value)
         else:
-            table.clear()
+            table.clear(columns=True)  # columns too: their widths fit the rows shown now, not the widest ever
+            for c in COLUMNS:
+                table.add_column(c.title, key=c.key)
             for f in rows:
                 table.add_row(*self.cells(f, result), key=f.gpu.id)
             if cursor_key in keys:
