@@ -175,3 +175,20 @@ async def test_the_name_column_shrinks_back_and_stays_in_view_while_scrolling():
         await pilot.pause()
         assert table.ordered_columns[1].content_width == width
         assert table.fixed_columns == 2
+
+
+async def test_the_summary_is_one_line_and_the_gpu_key_bar_keeps_f6_and_f7():
+    """Defect 13: the summary wrapped mid-phrase ('-38.06 GiB, 4x⏎TP'); on the GPU screen the key bar
+    cut to 'f6 Met…' even at 120 columns."""
+    from vramtui.tui.widgets.keybar import KeyBar
+
+    app = VramApp(make("llama-3.1-70b"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f3")
+        await pilot.pause()
+        assert "\n" not in shown(pilot, "#summary-totals").strip()
+    async with VramApp().run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await pilot.pause()
+        bar = str(pilot.app.screen.query_one(KeyBar).render())
+        assert "f6 Method" in bar and "f7 GiB/GB" in bar

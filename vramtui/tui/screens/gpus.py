@@ -57,11 +57,12 @@ class GPUScreen(VramScreen):
     BODY_SCROLLS = False
     BINDINGS = [
         Binding("f9", "sort_column", "Sort", tooltip="Sort by the column under the cursor (again: reverse)"),
-        Binding("ctrl+f", "toggle_fits", "Fits only", tooltip="Show only GPUs the scenario fits on"),
-        Binding("ctrl+g", "toggle_all", "All GPUs", tooltip="Show every GPU preset, not just the compared ones"),
+        # ^F and ^G are named in the grid's hint line, the help and the palette: the key bar keeps room for F6/F7
+        Binding("ctrl+f", "toggle_fits", "Fits only", show=False, tooltip="Show only GPUs the scenario fits on"),
+        Binding("ctrl+g", "toggle_all", "All GPUs", show=False, tooltip="Show every GPU preset, not just the compared ones"),
         Binding("space", "toggle_compare", "Compare", show=False, tooltip="Add or remove the GPU from the comparison"),
         Binding("ctrl+y", "copy_command", "Copy cmd", tooltip="Copy the plan's launch command (works over SSH)"),
-        Binding("ctrl+t", "toggle_chart", "Chart", tooltip="Memory against context: the need curve and each GPU's usable line"),
+        Binding("ctrl+t", "toggle_chart", "Chart", show=False, tooltip="Memory against context: the need curve and each GPU's usable line"),
     ]
 
     sort_key: str = "need"
@@ -165,7 +166,7 @@ class GPUScreen(VramScreen):
         title = next(c.title for c in COLUMNS if c.key == self.sort_key) or "mark"
         self.query_one("#gpu-hint", Static).update(
             f"{len(rows)} GPUs · sorted by {title} {arrow} · ★ verdict GPU (enter) · ✓ compared (space) · "
-            f"F9 sort by column · ^F fits only · ^G all GPUs · units {self.vram.unit}")
+            f"F9 sort by column · ^F fits only · ^G all GPUs · ^T chart · units {self.vram.unit}")
 
     def action_toggle_chart(self) -> None:
         chart = self.query_one("#context-chart")

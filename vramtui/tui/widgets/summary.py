@@ -94,7 +94,7 @@ class SummaryPanel(Vertical):
         self.query_one("#summary-line", Static).update(Text(s.summary, overflow="ellipsis", no_wrap=True))
 
         compact = self.app.has_class("-compact")
-        totals = Text()
+        totals = Text(no_wrap=True, overflow="ellipsis")  # one line: never broken mid-phrase
         totals.append(fmt_bytes(est.per_gpu_bytes, unit), "bold")
         totals.append(f"/GPU ({result.method})" if compact else f" per GPU ({result.method})")
         other = result.guide if result.method == "precise" else result.precise
