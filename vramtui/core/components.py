@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from . import constants as K
 from .formats import weight_bytes
+from .formula import Term, explain, q, size
 from .runtimes import Part
 from .setup import Setup
 from .units import GiB
@@ -45,18 +46,19 @@ class States:
     adapters: int
     head_gradients: int  # the gradients that exist at the start of backward (lm_head's)
     trainable: int
-    why: dict[str, str]
+    # the arithmetic behind each figure, shown beside whichever the peak moment holds
+    how: dict[str, str]
     notes: tuple[str, ...] = ()
 
 
 def lora_matrices(setup: Setup) -> list[tuple[int, int]]:
     """(in, out) of every matrix LoRA adapts in one layer."""
     m = setup.spec
-    h, q, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
+    h, qd, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
     inter = m.intermediate_size if not m.is_moe else (
         m.shared_expert_intermediate_size or (m.moe_intermediate_size or 0) * max(1, m.num_shared_experts))
     shapes = {
-        "q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
+        "q_proj": (h, qd), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (qd, h),
         "gate_proj": (h, inter), "up_proj": (h, inter), "down_proj": (inter, h),
     }
     if not m.mlp_gated:
@@ -72,10 +74,12 @@ def lora_params(setup: Setup) -> int:
 def weights(setup: Setup) -> Weights:
     m, c, w = setup.spec, setup.counts, setup.w
     notes: list[str] = []
+    comments: list[str] = []
     if w.mode == "full":
         per_param = setup.recipe.param_bytes
         total, emb, head = c.total * per_param, c.embedding * per_param, c.lm_head * per_param
-        why = f"{c.total:,} params × {per_param} B ({w.recipe} recipe)"
+        f = q(c.total, "params") * q(per_param, "B")
+        comments.append(f"{w.recipe} recipe")
         if w.weights not in ("fp32", "bf16", "fp16"):
             notes.append(f"full fine-tuning trains {per_param}-byte weights; the '{w.weights}' format is not used")
     else:
@@ -85,35 +89,49 @@ def weights(setup: Setup) -> Weights:
         emb, head = int(c.embedding * keep_bits / 8), int(c.lm_head * keep_bits / 8)
         bits = 8 * total / max(1, c.total)
         if m.stored_bytes is not None and m.stored_format == fmt.id:
-            why = f"{total:,} B as the checkpoint stores them ({fmt.label}, from its headers)"
+            f = q(total, "B stored")
+            comment = f"{fmt.label} as the checkpoint stores it, from its headers"
             if m.stored_extra_bytes:
-                why += f", of which {m.stored_extra_bytes / GiB:.2f} GiB {m.extra_parameters_note or 'extra modules'}"
+                comment += f", of which {m.stored_extra_bytes / GiB:.2f} GiB {m.extra_parameters_note or 'extra modules'}"
+            comments.append(comment)
         else:
-            why = f"{c.total:,} params × {bits:.3f} b/param ({fmt.label}, scales and 16-bit tensors included)"
+            f = q(c.total, "params") * Term(bits, f"{bits:.4f} bits") / q(8, "bits per B")
+            comments.append(f"{fmt.label}, scales and 16-bit tensors included")
         if fmt.id != w.weights:
-            why += f"; {setup.runtime.label} loads {w.weights} as {fmt.id}"
+            comments.append(f"{setup.runtime.label} loads {w.weights} as {fmt.id}")
         if not setup.training:
             host, host_why = setup.runtime.host_weight_bytes(setup, fmt)
             if host:
                 total -= host
                 emb = 0
-                why += f"; {host_why}"
+                f = f - size(host, "in host RAM")
+                comments.append(host_why)
     extra = _extra_bytes(setup)
     if setup.pp > 1:  # pipeline stages: the embedding on the first, lm_head (or a tied copy) on the last
         body = (total - emb - head) * setup.layer_share
-        total = int(body + max(emb, head if head else emb))
+        ends = max(emb, head if head else emb)
+        total = int(body + ends)
+        f = (f - size(emb + head, "embedding and lm_head")) * q(setup.layer_share, "of the layers") \
+            + size(ends, "embedding or lm_head")
+        comments.append(f"pipeline stage of {setup.pp}: its layers and the larger end")
     per_gpu = shard = _ceil_div(total, setup.tp)
+    if setup.tp > 1:
+        f = f / q(setup.tp, "TP")
     if setup.zero >= 3:
         layer = (c.total - c.embedding - c.lm_head) / m.num_hidden_layers
         param_bytes = setup.recipe.param_bytes if w.mode == "full" else 2
         gather = int(K.ZERO3_PREFETCH_LAYERS * layer * param_bytes / setup.tp)
         shard = _ceil_div(shard, setup.dp)
         per_gpu = shard + gather
-        why += f"; ZeRO-3 shards ÷{setup.dp} + {K.ZERO3_PREFETCH_LAYERS} gathered layers"
+        f = f / q(setup.dp, "ZeRO-3 shards") + q(K.ZERO3_PREFETCH_LAYERS, "gathered layers") * size(
+            gather / K.ZERO3_PREFETCH_LAYERS, "each")
     if w.mode == "full" and setup.recipe.autocast_cache:
-        per_gpu += _ceil_div(c.total * 2, setup.tp * (setup.dp if setup.zero >= 3 else 1))
-        why += "; + bf16 copies held by autocast's weight cache during forward"
-    return Weights(per_gpu, why, tuple(notes), shard=shard, extra=_ceil_div(extra, setup.tp))
+        ways = setup.tp * (setup.dp if setup.zero >= 3 else 1)
+        per_gpu += _ceil_div(c.total * 2, ways)
+        cache = q(c.total, "params") * q(2, "B bf16 copies")
+        f = f + (cache / q(ways, "shards") if ways > 1 else cache)
+        comments.append("autocast's weight cache holds bf16 copies during forward")
+    return Weights(per_gpu, explain(f, *comments), tuple(notes), shard=shard, extra=_ceil_div(extra, setup.tp))
 
 
 def _extra_bytes(setup: Setup) -> int:
@@ -136,14 +154,17 @@ def kv_cache(setup: Setup) -> KVCache:
     if mla is not None:
         per_tok_layer, how = mla
         shard = 1
+        elems = q(per_tok_layer, "elements per token per layer")
     elif m.is_mla:
         per_tok_layer = m.kv_cache_elems_per_token_layer
         shard = 1  # the compressed latent is replicated on every tensor-parallel rank (vLLM MLA)
-        how = f"kv_lora_rank + rope dim = {per_tok_layer} (MLA latent)"
+        how = "MLA caches its latent: kv_lora_rank + rope dim"
+        elems = q(m.kv_lora_rank or 0, "latent") + q(m.qk_rope_head_dim or 0, "rope dims")
     else:
         per_tok_layer = m.kv_cache_elems_per_token_layer
         shard = min(setup.tp, m.kv_heads)  # more TP ranks than KV heads replicate heads
-        how = f"2·{m.kv_heads} kv heads·{m.head_size} head_dim = {per_tok_layer}"
+        how = ""
+        elems = q(2, "K and V") * q(m.kv_heads, "kv heads") * q(m.head_size, "head dim")
     windowed, linear = m.windowed_layers, m.linear_attention_layers
     win_cells, win_why = rt.window_cells(setup, tokens, batch) if windowed else (None, "")
     if win_cells is None:  # no window, or the runtime does not honour it
@@ -154,21 +175,34 @@ def kv_cache(setup: Setup) -> KVCache:
     # hybrid models: a linear-attention / SSM layer keeps a fixed-size state per sequence, not a cache
     state = linear * m.linear_state_elems * batch * rt.recurrent_state_bytes * setup.layer_share / setup.tp
     per_token = int(per_tok_layer * (m.num_hidden_layers - linear) * setup.layer_share / shard * fmt.bytes_per_elem)
-    why = (f"{how} × {m.num_hidden_layers - linear} layers × {tokens:,} tokens × batch {batch} × "
-           f"{fmt.bytes_per_elem:g} B ({fmt.label})")
+    comments = [how, fmt.label]
+    f_cells = q(full, "layers") * q(tokens, "tokens") * q(batch, "sequences")
     if windowed:
-        why += f"; {windowed} layers: {win_why}"
+        f_cells = f_cells + q(windowed, "window layers") * q(win_cells, "cells")
+        comments.append(f"{windowed} layers: {win_why}")
+    f = elems * f_cells
+    if setup.pp > 1:
+        f = f * q(setup.layer_share, "of the layers")
+    if shard > 1:
+        f = f / q(shard, "TP")
+    f = f * Term(fmt.bytes_per_elem, f"{fmt.bytes_per_elem:g} B")
     if tokens != w.context_length:
-        why += f"; rounded up to {setup.kv_block}-token blocks"
+        comments.append(f"context rounded up to {setup.kv_block}-token blocks")
     if linear:
-        why += (f"; {linear} linear-attention layers hold a {m.linear_state_elems:,}-element state per sequence "
-                f"× {rt.recurrent_state_bytes:g} B instead")
-    return KVCache(int(math.ceil(per_gpu * fmt.bytes_per_elem + state)), why, per_token=per_token)
+        f_state = q(linear, "linear-attention layers") * q(m.linear_state_elems, "state elements") * q(
+            batch, "sequences") * q(rt.recurrent_state_bytes, "B")
+        if setup.pp > 1:
+            f_state = f_state * q(setup.layer_share, "of the layers")
+        if setup.tp > 1:
+            f_state = f_state / q(setup.tp, "TP")
+        f = f + f_state
+        comments.append("linear-attention layers keep a fixed state per sequence instead of a cache")
+    return KVCache(int(math.ceil(per_gpu * fmt.bytes_per_elem + state)), explain(f, *comments), per_token=per_token)
 
 
 def training_activations(setup: Setup) -> Activations:
     m, w, o = setup.spec, setup.w, setup.o
-    h, q, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
+    h, qd, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
     inter, router = m.mlp_width
     heads = m.num_attention_heads
     tokens = w.batch_size * w.context_length
@@ -179,16 +213,26 @@ def training_activations(setup: Setup) -> Activations:
     if w.mode in ("lora", "qlora"):
         # frozen matrices need no saved input: drop the normed inputs of q/k/v and of the MLP,
         # o_proj's input and down_proj's input; add peft's fp32 copy of each adapted input
-        per_tok -= 4 * h + 2 * q + 2 * inter
+        per_tok -= 4 * h + 2 * qd + 2 * inter
         per_tok += sum(4 * i + 4 * o.lora_rank for i, _ in lora_matrices(setup))
     per_tok = int(per_tok * scale)
     seq2 = 0 if flash else w.batch_size * heads * w.context_length ** 2
+    f_seq2 = q(w.batch_size, "sequences") * q(heads, "heads") * q(w.context_length, "tokens") * q(
+        w.context_length, "tokens")
     layers = m.num_hidden_layers
     # TP splits a layer's activations over t GPUs but for the norms' and blocks' inputs, which every
     # GPU keeps unless sequence parallelism splits them too (constants.TP_REPLICATED_ACT_BYTES)
     tp, split_all = setup.tp, setup.tp == 1 or o.sequence_parallel
     whole = 0 if split_all else min(per_tok, int(K.TP_REPLICATED_ACT_BYTES * h * scale))
     layer_tok = whole + (per_tok - whole) / tp  # one layer's saved bytes per token on one GPU
+    f_tok = q(per_tok, "B per token per layer")
+    if tp > 1:
+        f_tok = f_tok / q(tp, "TP") if split_all else (
+            q(whole, "B kept whole") + (f_tok - q(whole, "B")) / q(tp, "TP"))
+    def on_one(term: Term) -> Term:
+        return term / q(tp, "TP") if tp > 1 else term
+
+    comments = []
     # stored: what every layer keeps for backward, as Korthikanti et al.'s Table 2 counts it;
     # transient: what the one layer that backward is working on adds
     if setup.gradient_checkpointing:
@@ -196,27 +240,36 @@ def training_activations(setup: Setup) -> Activations:
         # and rebuilds one layer's activations at a time
         stored = layers * tokens * 2 * h * scale / (tp if split_all else 1)
         transient = tokens * layer_tok + seq2 * K.EAGER_SCORE_BYTES / tp
-        how = "checkpointing: each layer's input + one layer recomputed"
+        f_stored = q(layers, "layers") * q(tokens, "tokens") * q(h, "hidden") * q(setup.act_bytes, "B")
+        if split_all:
+            f_stored = on_one(f_stored)
+        f = f_stored + q(tokens, "tokens") * f_tok
+        if not flash:
+            f = f + on_one(f_seq2 * q(K.EAGER_SCORE_BYTES, "B scores"))
+        comments.append("checkpointing keeps each layer's input and recomputes one layer at a time")
     else:
         stored = layers * (tokens * layer_tok + seq2 * K.EAGER_SAVED_SCORE_BYTES / tp)
         transient = seq2 * (K.EAGER_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES) / tp
-        how = f"{per_tok} B per token per layer saved for backward"
-    if tp > 1:
-        how += (f", ÷{tp} by tensor parallelism" + ("" if split_all else
-                f" but {whole} B per token per layer (norm and block inputs) kept whole on every GPU"))
+        f_layer = q(tokens, "tokens") * f_tok
+        if not flash:
+            f_layer = f_layer + on_one(f_seq2 * q(K.EAGER_SAVED_SCORE_BYTES, "B saved scores"))
+        f = q(layers, "layers") * f_layer
+        if not flash:
+            f = f + on_one(f_seq2 * q(K.EAGER_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES, "B transient scores"))
+        comments.append("what every layer saves for backward")
+    if tp > 1 and not split_all:
+        comments.append("norm and block inputs are kept whole on every GPU without sequence parallelism")
     per_logit = K.LOSS_LOGIT_BYTES[o.loss]
     if o.loss == "chunked":
         chunk = 1 << max(0, math.ceil(tokens / math.ceil(m.vocab_size / h)) - 1).bit_length()
         loss_tokens = min(tokens, chunk)
-        loss_how = f"fused cross-entropy: a {loss_tokens:,}-token chunk × vocab × {per_logit} B"
+        comments.append("fused cross-entropy works on one chunk of tokens at a time")
     else:
         loss_tokens = tokens
-        loss_how = f"loss logits tokens × vocab × {per_logit} B ({o.loss}: logits, log-probs, gradient)"
+        comments.append(f"loss {o.loss}: logits, log-probs and their gradient")
     logits = loss_tokens * m.vocab_size * per_logit
-    why = (f"{how} × {layers} layers × {tokens:,} tokens"
-           + ("" if flash else f" + eager attention batch·heads·seq²·{K.EAGER_SAVED_SCORE_BYTES} B per layer")
-           + f" + {loss_how}")
-    return Activations(int(stored + transient + logits), why, saved=int(stored))
+    f = f + q(loss_tokens, "loss tokens") * q(m.vocab_size, "vocab") * q(per_logit, "B")
+    return Activations(int(stored + transient + logits), explain(f, *comments), saved=int(stored))
 
 
 def training_states(setup: Setup) -> States:
@@ -242,37 +295,47 @@ def training_states(setup: Setup) -> States:
     temp = params_here * temp_b
     head = (setup.counts.lm_head or setup.counts.embedding) * grad_b / setup.tp if w.mode == "full" else grads
     adapters = params_here * 4 if w.mode in ("lora", "qlora") else 0
+    f_params = q(trainable, "trainable params")
+    if setup.pp > 1:
+        f_params = f_params * q(setup.layer_share, "of the layers")
+    if setup.tp > 1:
+        f_params = f_params / q(setup.tp, "TP")
+    f_head = q(setup.counts.lm_head or setup.counts.embedding, "lm_head params") * q(grad_b, "B")
+    if setup.tp > 1:
+        f_head = f_head / q(setup.tp, "TP")
+    f_grads = f_params * q(grad_b, "B")
+    b_states = q(state_b, f"B {opt} states") + q(master, "B fp32 master") if master else q(state_b, f"B {opt} states")
+    f_states = f_params * b_states
+    f_step = f_params * (b_states + q(temp_b, "B step temporary")) if temp_b else f_states
+    f_adapters = f_params * q(4, "B fp32")
     if zero >= 1:
         states /= dp
         temp /= dp
+        f_states, f_step = f_states / q(dp, f"ZeRO-{zero}"), f_step / q(dp, f"ZeRO-{zero}")
     if zero >= 2:
         grads /= dp
         head /= dp
+        f_grads, f_head = f_grads / q(dp, f"ZeRO-{zero}"), f_head / q(dp, f"ZeRO-{zero}")
     if zero >= 3:
         adapters /= dp  # ZeRO-3 / FSDP shards the trainable adapter weights too
+        f_adapters = f_adapters / q(dp, "ZeRO-3")
     notes: list[str] = []
+    how = {"gradients": f_grads.text, "optimizer_states": f_states.text, "step": f_step.text,
+           "head_gradients": (f_head if head < grads else f_grads).text}
     if o.cpu_offload and w.mode == "full":
         states = temp = 0
+        how["optimizer_states"] = how["step"] = "0 B on the GPU: the optimizer states are in host RAM"
         if zero >= 2:
             grads = head = 0
+            how["gradients"] = how["head_gradients"] = "0 B on the GPU: the sharded gradients are in host RAM"
         notes.append("CPU offload keeps optimizer states (and sharded gradients) in host RAM")
-    tp = f" ÷ {setup.tp} (TP)" if setup.tp > 1 else ""
-    pp = f" × {setup.layer_share:.3g} (this stage's layers)" if setup.pp > 1 else ""
-    why = {
-        "gradients": f"{trainable:,} trainable params × {grad_b} B{tp}{pp}" + (f" ÷ {dp} (ZeRO-{zero})" if zero >= 2 else ""),
-        "optimizer_states": (
-            f"{trainable:,} × ({state_b:g} B {opt} states" + (f" + {master} B fp32 master" if master else "")
-            + (f" + {temp_b:g} B foreach step temporary" if temp_b else "") + f"){tp}{pp}"
-            + (f" ÷ {dp} (ZeRO-{zero})" if zero >= 1 else "")),
-    }
     if adapters:
-        why["adapters"] = (f"LoRA r={o.lora_rank} on {', '.join(o.lora_targets)}: {trainable:,} params × 4 B (fp32)"
-                           f"{tp}{pp}" + (f" ÷ {dp} (ZeRO-3)" if zero >= 3 else ""))
-    return States(int(grads), int(states), int(temp), int(adapters), int(min(head, grads)), trainable, why, tuple(notes))
+        how["adapters"] = explain(f_adapters, f"LoRA r={o.lora_rank} on {', '.join(o.lora_targets)}, kept in fp32")
+    return States(int(grads), int(states), int(temp), int(adapters), int(min(head, grads)), trainable, how, tuple(notes))
 
 
-def training_peak(act: Activations, st: States) -> tuple[dict[str, int], str]:
-    """The components resident at the training step's peak, and which moment it is.
+def training_peak(act: Activations, st: States) -> tuple[dict[str, int], dict[str, str], str]:
+    """The components resident at the training step's peak, the arithmetic of each, and which moment it is.
 
     Saved activations and parameter gradients never coexist in full: backward frees each layer's
     activations as it allocates that layer's gradients (zero_grad(set_to_none=True), no gradient
@@ -285,8 +348,15 @@ def training_peak(act: Activations, st: States) -> tuple[dict[str, int], str]:
     step = st.gradients + st.temp
     if backward >= step:
         return ({"activations": act.bytes, "gradients": st.head_gradients, "optimizer_states": st.states},
+                {"gradients": explain(st.how["head_gradients"], "only lm_head's gradients exist at the start "
+                                           "of backward; the rest replace activations as backward frees them"),
+                 "optimizer_states": st.how["optimizer_states"]},
                 f"peak at the start of backward; the {st.gradients / GiB:.2f} GiB of gradients are allocated as "
                 f"activations are freed, and the optimizer step needs less ({(step - backward) / GiB:+.2f} GiB)")
     return ({"activations": 0, "gradients": st.gradients, "optimizer_states": st.states + st.temp},
+            {"activations": explain("0 B at the optimizer step", f"backward freed them; at its start: {act.why}"),
+             "gradients": st.how["gradients"],
+             "optimizer_states": explain(st.how["step"], "the step's temporary included")},
             f"peak at the optimizer step (gradients + step temporary); the {act.bytes / GiB:.2f} GiB of activations "
             "are freed by then")
+

@@ -40,25 +40,25 @@ def guide_estimate(setup: Setup) -> Estimate:
 
     if w.mode == "full":
         weights = params * 4 * WEIGHT_OVERHEAD
-        why["weights"] = f"{params:.3g} × 4 B (FP32 master) × 1.2"
+        why["weights"] = f"{params:,} params × 4 B FP32 master × 1.2"
     elif w.mode == "lora":
         weights = params * 2 * WEIGHT_OVERHEAD
-        why["weights"] = f"{params:.3g} × 2 B (frozen FP16) × 1.2"
+        why["weights"] = f"{params:,} params × 2 B frozen FP16 × 1.2"
     else:
         weights = params * bits / 8 * WEIGHT_OVERHEAD
-        why["weights"] = f"{params:.3g} × {bits:g}/8 B × 1.2"
+        why["weights"] = f"{params:,} params × {bits:g} bits ÷ 8 bits per B × 1.2"
 
     kv = 2 * L * hidden * S * B * kv_bytes
-    why["kv_cache"] = f"2 × {L} layers × {hidden} hidden × {S} × {B} × {kv_bytes:g} B (no GQA)"
+    why["kv_cache"] = f"2 K and V × {L} layers × {hidden:,} hidden × {S:,} tokens × {B} sequences × {kv_bytes:g} B"
     if setup.flash_attention:
         kv *= FLASH_KV_FACTOR
-        why["kv_cache"] += " × 0.85 (the guide's flash-attention claim)"
+        why["kv_cache"] += " × 0.85 flash-attention claim"
     act_factor = ACTIVATION_FACTOR[w.mode]
     activations = B * S * hidden * L * 2 * act_factor
-    why["activations"] = f"{B} × {S} × {hidden} × {L} × 2 B × {act_factor:g}"
+    why["activations"] = f"{B} sequences × {S:,} tokens × {hidden:,} hidden × {L} layers × 2 B × {act_factor:g} {w.mode} factor"
     if setup.gradient_checkpointing and w.mode != "inference":
         activations *= CHECKPOINT_ACT_FACTOR
-        why["activations"] += " × 0.3 (checkpointing)"
+        why["activations"] += " × 0.3 checkpointing"
 
     gradients = optimizer = adapters = 0.0
     trainable = 0
@@ -66,14 +66,14 @@ def guide_estimate(setup: Setup) -> Estimate:
         trainable = params
         optimizer = params * ADAM_BYTES[o.optimizer]
         gradients = params * GRAD_BYTES
-        why["optimizer_states"] = f"{params:.3g} × {ADAM_BYTES[o.optimizer]} B ({o.optimizer})"
-        why["gradients"] = f"{params:.3g} × 2 B (FP16)"
+        why["optimizer_states"] = f"{params:,} params × {ADAM_BYTES[o.optimizer]} B {o.optimizer}"
+        why["gradients"] = f"{params:,} params × 2 B FP16"
     elif w.mode in ("lora", "qlora"):
         trainable = 2 * L * hidden * o.lora_rank
         optimizer = trainable * ADAM_BYTES[o.optimizer]
         gradients = trainable * GRAD_BYTES
-        why["optimizer_states"] = f"LoRA params 2 × {L} × {hidden} × r{o.lora_rank} = {trainable:,} × {ADAM_BYTES[o.optimizer]} B"
-        why["gradients"] = f"{trainable:,} × 2 B"
+        why["optimizer_states"] = f"{trainable:,} LoRA params × {ADAM_BYTES[o.optimizer]} B; LoRA params = 2 × {L} layers × {hidden:,} hidden × rank {o.lora_rank}"
+        why["gradients"] = f"{trainable:,} LoRA params × 2 B"
     why["overhead"] = "0.5 GB CUDA overhead"
 
     totals = {
@@ -87,6 +87,11 @@ def guide_estimate(setup: Setup) -> Estimate:
     shards = o.tensor_parallel * o.pipeline_parallel
     per_gpu = {k: int(math.ceil(totals[k] / shards)) for k in COMPONENTS}
     per_gpu["overhead"] = int(CUDA_OVERHEAD)
+    if shards > 1:  # the shown formulas are for one GPU, as the numbers beside them
+        for k in COMPONENTS:
+            if k != "overhead" and k in why:
+                formula, _, rest = why[k].partition("; ")
+                why[k] = f"({formula}) ÷ {shards} GPUs sharing one copy" + (f"; {rest}" if rest else "")
     return Estimate(
         method="guide",
         parameters=int(params),

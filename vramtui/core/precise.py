@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import components as C
 from .estimate import COMPONENTS, Estimate
+from .formula import Term, explain, size
 from .model import ModelSpec
 from .rules import warnings
 from .setup import Setup
@@ -20,6 +21,12 @@ def draft_setup(setup: Setup, draft: ModelSpec) -> Setup:
     s = setup.s
     work = s.workload.model_copy(update={"weights": draft.stored_format or s.workload.weights})
     return Setup(s.model_copy(update={"model": ModelChoice(spec=draft), "workload": work}), setup.gpu)
+
+
+def _plus(text: str, term: Term, *comments: str) -> str:
+    """A shown formula with one more term added before its commentary."""
+    formula, _, rest = text.partition("; ")
+    return explain(f"{formula} + {term.text}", *comments, rest)
 
 
 def precise_estimate(setup: Setup) -> Estimate:
@@ -35,11 +42,13 @@ def precise_estimate(setup: Setup) -> Estimate:
     if setup.training:
         act = C.training_activations(setup)
         st = C.training_states(setup)
-        peak, moment = C.training_peak(act, st)
+        peak, peak_how, moment = C.training_peak(act, st)
         per.update(peak)
         per["adapters"] = st.adapters
         why["activations"] = act.why
-        why.update(st.why)
+        why.update(peak_how)
+        if "adapters" in st.how:
+            why["adapters"] = st.how["adapters"]
         notes += [*st.notes, moment]
         model_states += st.gradients + st.states + st.adapters
         saved, trainable = act.saved, st.trainable
@@ -53,8 +62,8 @@ def precise_estimate(setup: Setup) -> Estimate:
             dw, dk = C.weights(d), C.kv_cache(d)
             per["weights"] += dw.bytes
             per["kv_cache"] += dk.bytes
-            why["weights"] += f"; + draft {draft.name}: {dw.bytes / (1 << 30):.2f} GiB ({d.weight_format.id})"
-            why["kv_cache"] += f"; + the draft's cache: {dk.bytes / (1 << 30):.2f} GiB"
+            why["weights"] = _plus(why["weights"], size(dw.bytes, f"draft {d.weight_format.id}"), f"draft: {draft.name}")
+            why["kv_cache"] = _plus(why["kv_cache"], size(dk.bytes, "the draft's cache"))
     head = setup.runtime.overhead(setup, per)
     per["overhead"], why["overhead"] = head.bytes, head.why
     return Estimate(

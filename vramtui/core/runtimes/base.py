@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..formats import KVFormat, WeightFormat
+from ..formula import Term, explain, mib, percent, size
 from ..plan import Flag, Host, Plan, PlanError
 from ..units import MiB
 
@@ -154,13 +155,21 @@ class Runtime:
 
     def overhead(self, setup: Setup, per: Mapping[str, int]) -> Part:
         """Memory outside the framework's counters, given the other components on this GPU."""
+        slack = self.slack[1 if setup.training else 0]
+        return Part((self.context_mib + setup.nccl_mib) * MiB + int(sum(per.values()) * slack), explain(
+            self.overhead_formula(setup, per), f"CUDA context and {self.label}'s own allocations"))
+
+    def overhead_formula(self, setup: Setup, per: Mapping[str, int]) -> Term:
+        """The base overhead as the arithmetic shown beside it."""
         allocated = sum(per.values())
         slack = self.slack[1 if setup.training else 0]
         nccl = setup.nccl_mib
-        why = f"{self.context_mib} MiB CUDA context + runtime ({self.label})"
-        why += f" + {nccl} MiB NCCL" if nccl else ""
-        why += f" + {slack:.0%} allocator slack" if slack else ""
-        return Part((self.context_mib + nccl) * MiB + int(allocated * slack), why)
+        f = mib(self.context_mib, "CUDA context and runtime")
+        if nccl:
+            f = f + mib(nccl, "NCCL")
+        if slack:
+            f = f + percent(slack, "allocator slack") * size(allocated, "allocated")
+        return f
 
     def usable_bytes(self, s: Scenario, gpu: GPUSpec) -> int:
         """What the scenario may occupy on this card."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
 from ..formats import KVFormat, WeightFormat, token_embedding_bytes
+from ..formula import explain, q, tmax
 from ..plan import Flag, Host, Plan
 from ..units import GiB
 from .base import Finding, Part, Runtime, setting
@@ -112,10 +113,16 @@ class LlamaCpp(Runtime):
         logits = ub * (m.vocab_size + h) * 4
         flash = setup.flash_attention
         attn = 0 if flash else (ub * n_ctx * m.num_attention_heads * 4 + ub * n_ctx * 4 + ub * K.LLAMACPP_NOFA_HIDDEN * h * 4)
-        why = (f"compute buffer: max({ub_name} {ub} × (vocab + hidden) × 4 B logits"
-               + ("" if flash else f", {ub_name} × n_ctx × heads × 4 B scores") + ")")
+        f_logits = q(ub, ub_name) * (q(m.vocab_size, "vocab") + q(h, "hidden")) * q(4, "B logits")
+        parts = [f_logits]
+        if not flash:
+            parts.append(q(ub, ub_name) * q(n_ctx, "n_ctx") * (q(m.num_attention_heads, "heads") + q(1, "mask"))
+                         * q(4, "B scores") + q(ub, ub_name) * q(K.LLAMACPP_NOFA_HIDDEN, "rows") * q(h, "hidden")
+                         * q(4, "B"))
+        comments = ["compute buffer: the larger of the output logits and, without flash attention, the scores"]
         if setup.pp > 1:
-            why += "; every GPU of the layer split holds its own compute buffer"
+            comments.append("every GPU of the layer split holds its own compute buffer")
+        why = explain(tmax(*parts) if len(parts) > 1 else f_logits, *comments)
         return Part(max(logits, attn), why)
 
     # --- plans ------------------------------------------------------------------------------------

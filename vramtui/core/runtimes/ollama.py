@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..formula import explain, mib
 from ..plan import Flag
 from ..units import GiB, MiB
 from .base import Part
@@ -59,9 +60,10 @@ class Ollama(LlamaCpp):
         return True, "ollama passes --flash-attn auto to llama-server unless OLLAMA_FLASH_ATTENTION is set"
 
     def overhead(self, setup: Setup, per: Mapping[str, int]) -> Part:
-        base = super().overhead(setup, per)
         keep = MINIMUM_MEMORY_MIB.get(setup.gpu.vendor, MINIMUM_MEMORY_MIB_DEFAULT)
-        return Part(base.bytes + keep * MiB, f"{base.why} + {keep} MiB ollama keeps free per GPU (MinimumMemory)")
+        f = self.overhead_formula(setup, per) + mib(keep, "ollama keeps free per GPU")
+        return Part(super().overhead(setup, per).bytes + keep * MiB, explain(f, "CUDA context and llama.cpp's own allocations",
+                                          "ollama's MinimumMemory reserve"))
 
     def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None
                ) -> tuple[str, tuple[Flag, ...], dict[str, str]]:

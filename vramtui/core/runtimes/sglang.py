@@ -14,8 +14,9 @@ import math
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..formula import explain, mib, q, size, tmax
 from ..plan import Flag
-from ..units import GiB, MiB
+from ..units import MiB
 from .base import Part, Runtime
 
 if TYPE_CHECKING:
@@ -83,15 +84,20 @@ class SGLang(Runtime):
 
     def inference_activations(self, setup: Setup) -> Part:
         m = setup.spec
-        h, q, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
+        h, qd, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
         inter, router = m.mlp_width
         chunk, _ = tier(setup.gpu, setup.tp)
         tokens = min(chunk, setup.w.batch_size * setup.w.context_length)
-        width = 2 * h + max(2 * q + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2
+        width = 2 * h + max(2 * qd + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2
         layer = math.ceil(tokens * 2 * width / setup.tp)
         logits = setup.w.batch_size * m.vocab_size * 4  # prefill computes logits of each request's last token
-        return Part(layer + logits, f"one layer over a {tokens:,}-token prefill chunk (chunked_prefill_size {chunk:,}) "
-                                    "÷ TP + last-position logits × vocab × 4 B")
+        f_layer = q(tokens, "prefill tokens") * q(2, "B") * q(width, "activation width")
+        if setup.tp > 1:
+            f_layer = f_layer / q(setup.tp, "TP")
+        f = f_layer + q(setup.w.batch_size, "sequences") * q(m.vocab_size, "vocab") * q(4, "B last-position logits")
+        return Part(layer + logits, explain(
+            f, f"one layer over a prefill chunk of at most chunked_prefill_size {chunk:,} tokens",
+            "activation width = 2·hidden + max(2·q + 2·kv, 3·intermediate) + 2·experts"))
 
     def _budget(self, setup: Setup) -> int:
         """Bytes of the static pool: mem_fraction_static × the memory free when SGLang starts."""
@@ -106,8 +112,14 @@ class SGLang(Runtime):
         _, max_bs = tier(setup.gpu, setup.tp)
         graphs = max_bs * RESERVE_PER_GRAPH_BS_MIB * MiB
         kept = max(rest - per["activations"], graphs)
-        return Part(ctx + kept, f"{CONTEXT_MIB} MiB CUDA context + the rest of the {1 - frac:.1%} SGLang keeps outside "
-                                f"its static pool ({rest / GiB:.2f} GiB: activations, CUDA graphs up to batch {max_bs})")
+        f = mib(CONTEXT_MIB, "CUDA context")
+        if setup.nccl_mib:
+            f = f + mib(setup.nccl_mib, "NCCL")
+        f = f + tmax(size(rest, "outside the static pool") - size(per["activations"], "activations"),
+                     size(graphs, "CUDA graphs"))
+        return Part(ctx + kept, explain(
+            f, f"SGLang keeps {1 - frac:.1%} of the card outside its static pool for activations and CUDA graphs "
+               f"up to batch {max_bs}"))
 
     def kv_capacity_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int) -> int | None:
         # pool_configurator.py: rest = free after loading − free before loading × (1 − mem_fraction_static)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
 from ..formats import WEIGHT_FORMATS, KVFormat, WeightFormat, weight_format
+from ..formula import explain, q, size, tmax
 from ..plan import Flag
 from .base import ALL_MODES, Finding, Part, Runtime, setting
 
@@ -88,7 +89,7 @@ class Transformers(Runtime):
 
     def inference_activations(self, setup: Setup) -> Part:
         m, w = setup.spec, setup.w
-        h, q, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
+        h, qd, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
         inter, router = m.mlp_width
         batch, ctx = w.batch_size, w.context_length
         a = 4 if setup.weight_format.id == "fp32" else 2
@@ -101,14 +102,21 @@ class Transformers(Runtime):
                    + tokens * router * 4)
         else:
             mlp = tokens * (3 if m.mlp_gated else 2) * inter * a
-        attn = tokens * (2 * q + 2 * kv) * a
+        attn = tokens * (2 * qd + 2 * kv) * a
         layer = tokens * 2 * h * a + max(attn, mlp)
         flash = setup.flash_attention
         scores = 0 if flash else batch * m.num_attention_heads * ctx * ctx * K.EAGER_SCORE_BYTES
         logits = batch * m.vocab_size * 4
-        why = (f"one layer's prefill peak over {tokens:,} tokens (hidden, q/k/v, MLP intermediates)"
-               + ("" if flash else f" + eager scores batch·heads·seq²·{K.EAGER_SCORE_BYTES} B")
-               + " + last-position logits × vocab × 4 B")
+        f = q(tokens, "tokens") * q(2 * h, "hidden in and out") * q(a, "B") + tmax(
+            size(attn, "q/k/v"), size(mlp, "MLP intermediates"))
+        if not flash:
+            f = f + q(batch, "sequences") * q(m.num_attention_heads, "heads") * q(ctx, "tokens") * q(
+                ctx, "tokens") * q(K.EAGER_SCORE_BYTES, "B eager scores")
+        if setup.tp > 1:
+            f = f / q(setup.tp, "TP")
+        f = f + q(batch, "sequences") * q(m.vocab_size, "vocab") * q(4, "B last-position logits")
+        why = explain(f, "one layer's prefill peak: its input and output, the larger of attention's and the MLP's "
+                         "intermediates" + ("" if flash else ", eager attention's scores"))
         return Part(math.ceil((layer + scores) / setup.tp) + logits, why)
 
     def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
 from ..formats import weight_format
+from ..formula import explain, q, tmax
 from ..plan import Flag, hf_repo
 from ..units import GiB
 from .base import Part, Runtime
@@ -85,14 +86,21 @@ class VLLM(Runtime):
 
     def inference_activations(self, setup: Setup) -> Part:
         m = setup.spec
-        h, q, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
+        h, qd, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
         inter, router = m.mlp_width
         tokens, seqs, defaults = self.batch_defaults(setup.gpu)
         sampler = int(min(tokens, seqs) * m.vocab_size * K.VLLM_SAMPLER_BYTES_PER_LOGIT)
-        width = 2 * h + max(2 * q + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2
+        width = 2 * h + max(2 * qd + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2
         layer = math.ceil(tokens * 2 * width / setup.tp)
-        why = (f"profile run: the larger of one layer at {tokens:,} batched tokens ÷ TP and the sampler's {seqs:,} "
-               f"sequences × vocab × {K.VLLM_SAMPLER_BYTES_PER_LOGIT} B (not split by TP); {defaults}")
+        f_layer = q(tokens, "batched tokens") * q(2, "B") * q(width, "activation width")
+        if setup.tp > 1:
+            f_layer = f_layer / q(setup.tp, "TP")
+        f_sampler = q(min(tokens, seqs), "sequences") * q(m.vocab_size, "vocab") * q(
+            K.VLLM_SAMPLER_BYTES_PER_LOGIT, "B per logit")
+        why = explain(tmax(f_layer, f_sampler),
+                      "the profile run's larger peak: one layer at the batch's tokens, or the sampler over "
+                      "every sequence (not split by TP)",
+                      "activation width = 2·hidden + max(2·q + 2·kv, 3·intermediate) + 2·experts", defaults)
         return Part(max(layer, sampler), why)
 
     def usable_bytes(self, s: Scenario, gpu: GPUSpec) -> int:
