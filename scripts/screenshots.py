@@ -17,6 +17,7 @@ SHOTS = [  # (file, terminal size, keys)
     ("optimizations-qlora.svg", (120, 40), ["f3", "enter", "down", "down", "enter", "f4"]),
     ("gpus.svg", (120, 40), ["f5"]),
     ("compact-80x24.svg", (80, 24), ["f3"]),
+    ("gpus-80x24.svg", (80, 24), ["f5"]),
 ]
 
 

@@ -63,3 +63,22 @@ def test_the_budget_is_for_all_the_gpus_needed_and_reads_2k(capsys):
     assert all(g["fits"] and g["gpu"].startswith("mi") for g in json.loads(out)["gpus"])
     code, _, err = run(capsys, "fit", "--model", "llama-3.1-8b", "--budget", "lots")
     assert code == 2 and "--budget" in err
+
+
+def test_json_repeats_the_inputs_what_the_runtime_decided_and_the_verdict_per_gpu(capsys):
+    """Friction: a --json answer did not say what it answered, nor the verdict on each GPU named."""
+    code, out, _ = run(capsys, "estimate", "--model", "llama-3.1-8b", "--runtime", "vllm", "--context", "32k",
+                       "--gpus", "rtx-4090,h100-80gb", "--json")
+    d = json.loads(out)
+    assert code == 0
+    assert d["scenario"]["model"]["preset"] == "llama-3.1-8b"
+    assert d["scenario"]["workload"]["context_length"] == 32768 and d["scenario"]["workload"]["runtime"] == "vllm"
+    assert d["resolved"]["gpu"] == "rtx-4090" and d["resolved"]["memory_share"]["value"] == 0.92
+    assert d["scenario"]["optimizations"].get("flash_attention") is None  # left to the runtime ...
+    assert d["resolved"]["flash_attention"]["value"] is True and d["resolved"]["flash_attention"]["why"]  # ... which said
+    verdicts = {v["gpu"]: v for v in d["verdicts"]}
+    assert set(verdicts) == {"rtx-4090", "h100-80gb"}
+    assert verdicts["rtx-4090"]["need_bytes"] == d["per_gpu_bytes"]  # the estimate is the verdict GPU's
+    assert all(v["headroom_bytes"] == v["usable_bytes"] - v["need_bytes"] for v in verdicts.values())
+    fit = json.loads(run(capsys, "fit", "--model", "llama-3.1-8b", "--json")[1])
+    assert fit["scenario"]["model"]["preset"] == "llama-3.1-8b" and "resolved" in fit

@@ -26,6 +26,7 @@ from .core.methods import estimate
 from .core.runtimes import RUNTIMES as RUNTIME_TABLE
 from .core.runtimes import runtime
 from .core.scenario import LOSSES, MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
+from .core.setup import Setup
 from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_money, parse_tokens, to_unit, within_budget
 
 COMMANDS = ("estimate", "fit", "plan", "models", "gpus", "import-config", "validate", "measure")
@@ -335,12 +336,21 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: set[int
     return "\n".join(out)
 
 
+def _inputs_json(s: Scenario) -> dict:
+    """The scenario as a file would hold it, and what the runtime decided on the verdict GPU: a JSON
+    answer says what it answers."""
+    return {"scenario": scenario_to_dict(s), "resolved": Setup(s, presets.gpu(s.hardware.verdict_gpu)).resolved()}
+
+
 def cmd_estimate(a: argparse.Namespace) -> int:
     s = scenario_from_args(a)
     e = estimate(s, a.method)
     if a.json:
-        out = {**e.to_json(), "model_source": s.model.source_json()}
+        out = {**e.to_json(), "model_source": s.model.source_json(), **_inputs_json(s)}
         out["warnings"] = [*out["warnings"], *_unused_flags(a, s)]
+        if a.gpus:  # the verdict on each GPU named, as the TUI's grid gives it
+            keys = ("gpu", "name", "fits", "need_bytes", "usable_bytes", "headroom_bytes", "gpus_needed")
+            out["verdicts"] = [{k: f.to_json()[k] for k in keys} for f in fit_grid(s, a.method)]
         print(json.dumps(out))
         return 0
     for w in _unused_flags(a, s):
@@ -391,7 +401,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
     if a.json:
         e = estimate(s, a.method)
         print(json.dumps({"method": a.method, "per_gpu_bytes": e.per_gpu_bytes, "warnings": list(e.warnings),
-                          "gpus": [f.to_json() for f in grid]}))
+                          **_inputs_json(s), "gpus": [f.to_json() for f in grid]}))
         return 0
     u = a.unit
     print(f"{s.summary}  [{a.method}]")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+from rich.text import Text
 from textual.widgets import Input
 
 from vramtui.core.io import load_scenario
@@ -163,7 +165,7 @@ async def test_the_budget_box_reads_2k_and_counts_every_gpu_needed():
 async def test_the_name_column_shrinks_back_and_stays_in_view_while_scrolling():
     """Defect 12: after ctrl+g and back the name column stayed 51 wide; scrolling right hid the GPU name."""
     app = VramApp()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(100, 30)) as pilot:  # where the longest names fit whole
         await pilot.press("f5")
         await pilot.pause()
         table = app.screen.query_one("#gpu-table")
@@ -192,3 +194,67 @@ async def test_the_summary_is_one_line_and_the_gpu_key_bar_keeps_f6_and_f7():
         await pilot.pause()
         bar = str(pilot.app.screen.query_one(KeyBar).render())
         assert "f6 Method" in bar and "f7 GiB/GB" in bar
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+async def test_name_fits_headroom_gpus_and_price_are_on_screen_without_scrolling(size):
+    """Defect 12, second half: at 80x24 only need/usable/fits/headroom showed; price and $/GiB fell off
+    at 120 columns. The columns a choice rests on must be inside the table's visible width, all GPUs
+    listed."""
+    app = VramApp()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("f5")
+        await pilot.pause()
+        await pilot.press("ctrl+g")  # every preset: the longest names
+        await pilot.pause()
+        table = app.screen.query_one("#gpu-table")
+        assert table.scroll_x == 0
+        visible, right = set(), 0
+        for column in table.ordered_columns:
+            right += column.get_render_width(table)
+            if right <= table.scrollable_content_region.width:
+                visible.add(column.label.plain)
+        assert {"GPU", "fits", "headroom", "GPUs", "price"} <= visible, (visible, table.scrollable_content_region.width)
+        if size == (120, 40):
+            assert {"tok/s", "need", "usable"} <= visible
+
+
+async def test_f1_on_the_gpu_screen_explains_the_columns_in_the_scenarios_terms():
+    """Friction: the grid's columns were unexplained; F1 gives a legend naming the GPU count used."""
+    app = VramApp(make("llama-3.1-70b", runtime="vllm", tensor_parallel=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await pilot.pause()
+        assert "F1 columns" in shown(pilot, "#gpu-hint")
+        await pilot.press("f1")
+        await pilot.pause()
+        legend = Text.from_markup(shown(pilot, "#help-legend")).plain
+        for column in ("fits", "headroom", "GPUs", "price", "tok/s", "max ctx", "need", "usable", "$/GiB"):
+            assert f"{column} " in legend
+        assert "2 GPUs of that card (TP 2 × PP 1 × DP 1)" in legend and "vLLM" in legend
+        assert "pre-allocates" in legend  # vLLM's usable is a share of the card
+        await pilot.press("escape", "f3", "f1")
+        await pilot.pause()
+        assert not app.screen.query("#help-legend")  # the legend is the GPU screen's
+
+
+async def test_drop_downs_jump_to_what_is_typed():
+    """Friction: q4_k_m was nine presses away from nf4-dq; typing its name now reaches it."""
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await tab_to(pilot, "runtime")
+        await pilot.press(*"llama")
+        await pilot.pause()
+        assert app.scenario.workload.runtime == "llama.cpp"
+        await tab_to(pilot, "weights")
+        await pilot.press(*"q4_k_m")
+        await pilot.pause()
+        assert app.scenario.workload.weights == "q4_k_m"
+        assert "Q4_K_M" in str(app.screen.query_one("#weights").render())
+        await pilot.pause(1.1)  # a pause starts a new search; the same letter again steps through its options
+        before = app.screen.query_one("#weights").value
+        await pilot.press("q")
+        await pilot.pause()
+        after = app.screen.query_one("#weights").value
+        assert after != before and after.startswith("q")

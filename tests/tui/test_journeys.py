@@ -10,6 +10,7 @@ from textual.widgets import Tabs
 from vramtui.core.io import load_scenario
 from vramtui.tui.app import VramApp
 from vramtui.tui.paths import scenarios_dir
+from vramtui.tui.screens.gpus import COLUMN_INDEX
 from vramtui.tui.widgets.form import row_of
 
 from .helpers import run_from_palette, shown, summary, tab_to, table_rows, type_into
@@ -88,17 +89,17 @@ async def test_sort_gpu_grid_by_price_keeps_cursor_on_the_same_gpu():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f5")
         await pilot.pause()
-        for _ in range(10):  # move the cursor to the price column
+        for _ in range(COLUMN_INDEX["price"]):  # move the cursor to the price column
             await pilot.press("right")
         table = app.screen.query_one("#gpu-table")
         assert table.ordered_columns[table.cursor_column].label.plain == "price"
         await pilot.press("f9")
         await pilot.pause()
-        prices = [float(r[10].strip("$").replace(",", "")) for r in table_rows(pilot, "#gpu-table")]
+        prices = [float(r[COLUMN_INDEX["price"]].strip("$").replace(",", "")) for r in table_rows(pilot, "#gpu-table")]
         assert prices == sorted(prices) and len(prices) == len(app.scenario.hardware.gpus)
         await pilot.press("f9")  # again: descending
         await pilot.pause()
-        prices = [float(r[10].strip("$").replace(",", "")) for r in table_rows(pilot, "#gpu-table")]
+        prices = [float(r[COLUMN_INDEX["price"]].strip("$").replace(",", "")) for r in table_rows(pilot, "#gpu-table")]
         assert prices == sorted(prices, reverse=True)
         # the cursor stays on its GPU when a change re-sorts nothing but updates every cell
         await pilot.press("down", "down")
@@ -169,7 +170,7 @@ async def test_malformed_file_shows_the_error_and_keeps_the_scenario(tmp_path):
         await pilot.press("enter")  # unsaved changes: the question defaults to Cancel
         await pilot.pause()
         assert app.scenario == scenario
-        await pilot.press("ctrl+o", "tab", "enter")  # this time: Discard changes
+        await pilot.press("ctrl+o", "tab", "tab", "enter")  # this time: Discard changes
         await pilot.pause()
         await tab_to(pilot, "open-path")
         await pilot.press(*str(bad), "enter")
@@ -194,10 +195,47 @@ async def test_quit_with_unsaved_changes_asks_first():
         await pilot.press(*"4")
         await pilot.press("ctrl+q")
         await pilot.pause()
-        assert app.screen.__class__.__name__ == "ConfirmScreen"
+        assert app.screen.__class__.__name__ == "UnsavedScreen"
         await pilot.press("escape")  # escape means back: still running, nothing lost
         await pilot.pause()
         assert app.is_running and app.scenario.workload.batch_size == 4
+
+
+async def test_quit_offers_to_save_first_and_quits_once_saved():
+    """Friction: the quit and open prompts offered only Discard or Cancel."""
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await type_into(pilot, "batch_size", "4")
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        await pilot.press("tab", "enter")  # Save, then go on
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "SaveAsScreen" and app.is_running
+        await pilot.press("ctrl+u", *"before-quit", "enter")
+        await pilot.pause()
+    saved = tomllib.loads((scenarios_dir() / "before-quit.toml").read_text())
+    assert saved["workload"]["batch_size"] == 4
+    assert app.return_code == 0  # it quit after saving
+
+
+async def test_open_offers_to_save_first_then_shows_the_open_dialog():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await type_into(pilot, "batch_size", "3")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("ctrl+u", *"first", "enter")
+        await pilot.pause()
+        await tab_to(pilot, "batch_size")
+        await pilot.press("ctrl+u", "5")
+        await pilot.pause()
+        assert app.scenario.workload.batch_size == 5
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press("tab", "enter")  # Save, then go on: saved under its name, no question
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "OpenScreen"
+    assert tomllib.loads((scenarios_dir() / "first.toml").read_text())["workload"]["batch_size"] == 5
 
 
 async def test_method_and_unit_switches():
@@ -243,7 +281,7 @@ async def test_command_palette_reaches_screens_and_gpu_sorting():
         await run_from_palette(pilot, "GPUs (f5)")
         assert app.screen.__class__.__name__ == "GPUScreen"
         await run_from_palette(pilot, "Sort GPUs by price")
-        prices = [float(r[10].strip("$").replace(",", "")) for r in table_rows(pilot, "#gpu-table")]
+        prices = [float(r[COLUMN_INDEX["price"]].strip("$").replace(",", "")) for r in table_rows(pilot, "#gpu-table")]
         assert prices == sorted(prices)
 
 
@@ -353,3 +391,20 @@ async def test_sequence_parallel_applies_to_tensor_parallel_training_and_is_save
         await pilot.pause()
     saved = tomllib.loads((scenarios_dir() / "tp4-sp.toml").read_text())
     assert saved["optimizations"]["sequence_parallel"] is True and saved["optimizations"]["tensor_parallel"] == 4
+
+
+@pytest.mark.parametrize("word", ["theme", "quit", "help"])
+async def test_the_palette_lists_each_command_once(word):
+    """Friction: Textual's own Theme, Quit and Keys entries sat beside ours."""
+    from textual.command import CommandList
+
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*word)
+        await pilot.pause(0.4)  # the palette searches in a worker
+        options = app.screen.query_one(CommandList)
+        titles = [str(options.get_option_at_index(i).prompt).split("\n")[0] for i in range(options.option_count)]
+        firsts = [t for t in titles if t.lower().startswith(word) or t.lower().startswith("keys")]
+        assert len(firsts) == 1, titles

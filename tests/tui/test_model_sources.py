@@ -6,7 +6,7 @@ from __future__ import annotations
 from vramtui.tui.app import VramApp
 
 from ..test_hub_source import hub  # noqa: F401  (the fixture)
-from .helpers import shown, summary
+from .helpers import shown, summary, table_rows
 
 SIZE = (120, 40)
 
@@ -49,3 +49,49 @@ async def test_a_multimodal_models_vision_tower_has_its_own_line_in_the_breakdow
         text = shown(pilot, "#breakdown")
         assert "└ extra modules" in text and "vision" in text
         assert f"{app.result.precise.extra_weights_per_gpu / (1 << 30):.2f} GiB" in text
+
+
+async def test_f2_again_steps_through_the_model_tabs_and_typing_on_the_list_filters():
+    """Friction: the tabs were reachable only by shift+Tab then arrows; typing on the list did nothing."""
+    from textual.widgets import TabbedContent
+
+    app = VramApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")
+        await pilot.pause()
+        tabs = app.screen.query_one("#model-tabs", TabbedContent)
+        assert tabs.active == "tab-presets"
+        await pilot.press("down")  # onto the list
+        assert app.focused.id == "model-table"
+        await pilot.press(*"mixtral")
+        await pilot.pause()
+        assert app.screen.query_one("#model-search").value == "mixtral"
+        assert all("mixtral" in r[0] for r in table_rows(pilot, "#model-table"))
+        await pilot.press("f2")
+        await pilot.pause()
+        assert tabs.active == "tab-custom" and app.focused.id == "custom-hidden_size"
+        await pilot.press("f2")
+        await pilot.pause()
+        assert tabs.active == "tab-import" and app.focused.id == "import-path"
+        await pilot.press("f2")
+        await pilot.pause()
+        assert tabs.active == "tab-presets" and app.focused.id == "model-search"
+        await pilot.press("f3", "f2")  # from another screen F2 only goes to the Model screen
+        await pilot.pause()
+        assert tabs.active == "tab-presets"
+
+
+async def test_the_model_list_shows_context_whole_at_80_columns():
+    """Defect 13, last part: the model list cut '128K' to '128' at 80 columns."""
+    app = VramApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f2", *"llama 3.1 8b")
+        await pilot.pause()
+        table = app.screen.query_one("#model-table")
+        right = 0
+        for column in table.ordered_columns:
+            right += column.get_render_width(table)
+            if column.label.plain == "context":
+                break
+        assert right <= table.scrollable_content_region.width
+        assert "128K" in table_rows(pilot, "#model-table")[0]

@@ -48,6 +48,19 @@ class Setup:
         # context rounded up to the runtime's KV allocation unit
         self.kv_tokens = math.ceil(self.w.context_length / self.kv_block) * self.kv_block
 
+    def resolved(self) -> dict:
+        """What the runtime decided where the scenario left it open, each with its reason (``--json``)."""
+        share = self.runtime.memory_share(self.s, self.gpu)
+        return {
+            "gpu": self.gpu.id,
+            "weights_in_memory": self.weight_format.id,
+            "flash_attention": {"value": self.flash[0], "why": self.flash[1]},
+            "gradient_checkpointing": {"value": self.checkpointing[0], "why": self.checkpointing[1]},
+            "memory_share": None if share is None else {"value": share[0], "why": share[1]},
+            "kv_tokens_per_sequence": self.kv_tokens,
+            "zero_stage": self.zero,
+        }
+
     @property
     def flash_attention(self) -> bool:
         return self.flash[0]

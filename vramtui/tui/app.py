@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import cast
@@ -134,6 +134,8 @@ class VramApp(App):
         self._update_title()
         self.apply_compact()
 
+    _after_save: Callable[[], object] | None = None  # what quit / open / new does once "Save" has saved
+
     def apply_compact(self) -> None:
         size = self.size
         compact = size.width < COMPACT_WIDTH or size.height < COMPACT_HEIGHT
@@ -141,13 +143,17 @@ class VramApp(App):
 
     # commands -------------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own Theme, Quit and Keys would sit beside ours (F8, ctrl+q, F1): one of each
+        ours = {"Theme", "Quit", "Keys"}
+        yield from (c for c in super().get_system_commands(screen) if c.title not in ours)
         for c in COMMANDS:
-            if c.id in ("quit",):
-                continue
             yield SystemCommand(f"{c.title} ({c.key})", c.help, partial(self.run_action, c.action))
         from .screens.gpus import COLUMNS, GPUScreen
+        from .screens.model import ModelScreen
 
+        if isinstance(screen, ModelScreen):
+            for tab, title in (("tab-presets", "presets"), ("tab-custom", "custom model"), ("tab-import", "import config.json")):
+                yield SystemCommand(f"Model: {title} tab", "F2 again steps through the tabs", partial(screen.show_tab, tab))
         if isinstance(screen, GPUScreen):
             for col in COLUMNS[1:]:
                 yield SystemCommand(f"Sort GPUs by {col.title}", "Again reverses the order", partial(screen.sort_by, col.key))
@@ -157,6 +163,13 @@ class VramApp(App):
                                 screen.action_copy_command)
             yield SystemCommand("Memory against context chart (ctrl+t)", "The need curve and each GPU's usable line",
                                 screen.action_toggle_chart)
+
+    def action_show_mode(self, mode: str) -> None:
+        """A screen's key: go there; pressed again on it, the screen's own next step (the Model tabs)."""
+        if self.current_mode == mode and isinstance(self.screen, VramScreen):
+            self.screen.again()
+        else:
+            self.switch_mode(mode)
 
     def action_toggle_method(self) -> None:
         self.method = "guide" if self.method == "precise" else "precise"
@@ -191,7 +204,8 @@ class VramApp(App):
         keys = [(b.key, b.tooltip or b.description) for b in getattr(self.screen, "BINDINGS", []) if hasattr(b, "key")]
         from .screens.dialogs import HelpScreen
 
-        self.push_screen(HelpScreen(text, keys))
+        legend = self.screen.help_legend() if isinstance(self.screen, VramScreen) else ""
+        self.push_screen(HelpScreen(text, keys, legend))
 
     # files ----------------------------------------------------------------------------------
     def action_save(self) -> None:
@@ -208,13 +222,14 @@ class VramApp(App):
 
     def _save_as_chosen(self, path: Path | None) -> None:
         if path is None:
+            self._after_save = None  # not saved: quit / open / new does not go on
             return
         if path.exists() and path != self.path:
             from .screens.dialogs import ConfirmScreen
 
             self.push_screen(ConfirmScreen(f"{path.name} exists. Replace it? (the old one is kept as {path.name}.bak)",
                                            yes="Replace"),
-                             lambda ok: self._write(path) if ok else None)
+                             lambda ok: self._write(path) if ok else setattr(self, "_after_save", None))
         else:
             self._write(path)
 
@@ -224,11 +239,15 @@ class VramApp(App):
         except ScenarioError as exc:
             self.status = str(exc)
             self.notify(str(exc), title="Not saved", severity="error", timeout=10)
+            self._after_save = None
             return
         self.status = ""
         self.path, self.saved = path, self.scenario
         self._update_title()
         self.notify(f"Saved {path}", timeout=3)
+        then, self._after_save = self._after_save, None
+        if then is not None:  # quit / open / new asked to save first
+            then()
 
     def action_open(self) -> None:
         from .screens.dialogs import OpenScreen
@@ -255,14 +274,20 @@ class VramApp(App):
         self._unless_unsaved("Quit", self.exit)
 
     def _unless_unsaved(self, what: str, then) -> None:
+        """Go on at once when nothing is unsaved; else ask: save first (then go on), discard, or stay."""
         if not self.dirty:
             then()
             return
-        from .screens.dialogs import ConfirmScreen
+        from .screens.dialogs import UnsavedScreen
 
-        self.push_screen(ConfirmScreen(f"{what} without saving your changes?", yes="Discard changes"),
-                         lambda ok: then() if ok else None)
+        def answered(choice: str | None) -> None:
+            if choice == "discard":
+                then()
+            elif choice == "save":
+                self._after_save = then
+                self.action_save()
 
+        self.push_screen(UnsavedScreen(what), answered)
 
 def run(path: str | None = None) -> int:
     """Entry point of ``vramtui [FILE]``: a bad file is one line on stderr and exit 2."""

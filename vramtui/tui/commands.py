@@ -24,10 +24,10 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("help", "f1", "help", "Help", "Keys and help for the focused field"),
-    Command("mode-model", "f2", "switch_mode('model')", "Model", "Pick a preset, describe a custom model or import a config.json"),
-    Command("mode-workload", "f3", "switch_mode('workload')", "Workload", "Mode, formats, batch, context, runtime"),
-    Command("mode-optimizations", "f4", "switch_mode('optimizations')", "Optimize", "Flash attention, checkpointing, optimizer, LoRA, ZeRO, parallelism"),
-    Command("mode-gpus", "f5", "switch_mode('gpus')", "GPUs", "Side-by-side fit grid; pick compared GPUs and the verdict GPU"),
+    Command("mode-model", "f2", "show_mode('model')", "Model", "Pick a preset, describe a custom model or import a config.json; again: the next tab"),
+    Command("mode-workload", "f3", "show_mode('workload')", "Workload", "Mode, formats, batch, context, runtime"),
+    Command("mode-optimizations", "f4", "show_mode('optimizations')", "Optimize", "Flash attention, checkpointing, optimizer, LoRA, ZeRO, parallelism"),
+    Command("mode-gpus", "f5", "show_mode('gpus')", "GPUs", "Side-by-side fit grid; pick compared GPUs and the verdict GPU"),
     Command("context-up", "ctrl+up", "scale_context(2)", "Context ×2", "Double the context length", footer=False),
     Command("context-down", "ctrl+down", "scale_context(0.5)", "Context ÷2", "Halve the context length", footer=False),
     Command("method", "f6", "toggle_method", "Method", "Switch between the precise estimate and the guide's formulas"),

@@ -95,5 +95,12 @@ class VramScreen(Screen):
         if self.vram.result is not None:
             self.query_one(SummaryPanel).show(self.vram.result, self.vram.unit)
 
+    def help_legend(self) -> str:
+        """What F1 adds for this screen (the GPU grid explains its columns)."""
+        return ""
+
+    def again(self) -> None:
+        """The screen's key pressed while it is shown (the Model screen steps through its tabs)."""
+
     def render_result(self, result: Result) -> None:
         """Bring the body's widgets in line with ``result`` (never recompute memory here)."""

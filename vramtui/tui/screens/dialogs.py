@@ -21,15 +21,18 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape", "dismiss", "Back"), Binding("f1", "dismiss", "Back", show=False)]
 
-    def __init__(self, focused_help: str, screen_keys: list[tuple[str, str]]) -> None:
+    def __init__(self, focused_help: str, screen_keys: list[tuple[str, str]], legend: str = "") -> None:
         super().__init__()
         self.focused_help = focused_help
         self.screen_keys = screen_keys
+        self.legend = legend  # the screen's own: what each column of the GPU grid means
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box", classes="dialog"):
             yield Static("Help", classes="dialog-title")
             yield Static(self.focused_help or "Move with Tab / Shift+Tab; the footer shows the keys.", id="help-focused")
+            if self.legend:
+                yield Static(self.legend, id="help-legend")
             lines = [f"[b]{c.key.upper():>7}[/b]  {c.title:<10} {c.help}" for c in COMMANDS]
             lines.append(f"[b]{'CTRL+P':>7}[/b]  {'Commands':<10} Every action above, searchable")
             lines += [f"[b]{key.upper():>7}[/b]  {desc}" for key, desc in self.screen_keys]
@@ -139,3 +142,36 @@ class ConfirmScreen(ModalScreen[bool]):
     @on(Button.Pressed, "#confirm-no")
     def action_no(self) -> None:
         self.dismiss(False)
+
+
+class UnsavedScreen(ModalScreen[str | None]):
+    """Unsaved changes before quit/open/new: go back (the default), save them first, or discard them."""
+
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box", classes="dialog"):
+            yield Static(f"The scenario has unsaved changes. {self.what}?", classes="dialog-title")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="unsaved-cancel", variant="primary")
+                yield Button("Save, then go on", id="unsaved-save")
+                yield Button("Discard changes", id="unsaved-discard", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#unsaved-cancel").focus()  # the safe answer is the default, as escape
+
+    @on(Button.Pressed, "#unsaved-save")
+    def _save(self) -> None:
+        self.dismiss("save")
+
+    @on(Button.Pressed, "#unsaved-discard")
+    def _discard(self) -> None:
+        self.dismiss("discard")
+
+    @on(Button.Pressed, "#unsaved-cancel")
+    def action_back(self) -> None:
+        self.dismiss(None)

@@ -18,6 +18,7 @@ from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static
 
 from ...core import presets
 from ...core.fit import GPUFit
+from ...core.runtimes import runtime
 from ...core.units import fmt_tokens, parse_money, to_unit, within_budget
 from ..state import Result
 from .base import VramScreen
@@ -31,25 +32,33 @@ class Column:
     best_high: bool = False  # the first sort shows the largest first (headroom, max ctx, tok/s)
 
 
+def _cell_len(cell: Text | str) -> int:
+    return cell.cell_len if isinstance(cell, Text) else Text(cell).cell_len
+
+
 def _none_last(value):
     return (value is None, value)
 
 
+# the columns a choice rests on first (fits, headroom, how many, price, speed), so that at 80 columns
+# they are on screen beside the name; need and usable (their difference is the headroom) after them
 COLUMNS: tuple[Column, ...] = (
     Column("mark", "", lambda f: 0),  # the marks as they were when sorted (GPUScreen.mark_order)
     Column("gpu", "GPU", lambda f: f.gpu.name),
-    Column("need", "need", lambda f: f.need_bytes),
-    Column("usable", "usable", lambda f: f.usable_bytes, best_high=True),
     Column("fits", "fits", lambda f: f.fits, best_high=True),
     Column("headroom", "headroom", lambda f: f.headroom_bytes, best_high=True),
     Column("needed", "GPUs", lambda f: _none_last(f.gpus_needed)),
+    Column("price", "price", lambda f: f.price_usd),
+    Column("speed", "tok/s", lambda f: f.tokens_per_s or 0, best_high=True),
     Column("max_ctx", "max ctx", lambda f: f.max_context, best_high=True),
     Column("max_batch", "max batch", lambda f: f.max_batch, best_high=True),
-    Column("speed", "tok/s", lambda f: f.tokens_per_s or 0, best_high=True),
-    Column("price", "price", lambda f: f.price_usd),
+    Column("need", "need", lambda f: f.need_bytes),
+    Column("usable", "usable", lambda f: f.usable_bytes, best_high=True),
     Column("per_gib", "$/GiB", lambda f: _none_last(f.price_per_gib)),
 )
 COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
+NAME_MIN_WIDTH = 14  # "RTX 4090 24GB" and most ids whole, even at 80 columns
+KEY_COLUMNS = ("mark", "fits", "headroom", "needed", "price")  # always on screen beside the name
 
 
 class GPUScreen(VramScreen):
@@ -68,6 +77,7 @@ class GPUScreen(VramScreen):
     sort_key: str = "need"
     sort_reverse: bool = False  # True: largest values first (▼)
     mark_order: dict[str, int] = {}  # sorting by the mark column freezes the order of that moment
+    name_width: int = 0  # the GPU column's width when the rows were last laid out
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="gpu-filters"):
@@ -133,40 +143,93 @@ class GPUScreen(VramScreen):
         fits = Text("✔ yes", "green") if f.fits else Text("✘ no", "red")
         head = to_unit(f.headroom_bytes, unit)
         ctx = ("≥" if f.max_context_capped else "") + fmt_tokens(f.max_context) if f.max_context else "—"
-        return [
-            mark, f.gpu.id if self.app.has_class("-compact") else f.gpu.name, f"{to_unit(f.need_bytes, unit):.1f}", f"{to_unit(f.usable_bytes, unit):.1f}", fits,
-            Text(f"{head:+.1f}", "green" if head >= 0 else "red"),
-            str(f.gpus_needed) if f.gpus_needed else ">8", ctx, str(f.max_batch) if f.max_batch else "—",
-            f"{f.tokens_per_s:.0f}" if f.tokens_per_s else "—", f"${f.price_usd:,.0f}",
-            f"${f.price_per_gib:,.0f}" if f.price_per_gib else "—",
-        ]
+        values: dict[str, Text | str] = {
+            "mark": mark, "gpu": f.gpu.id if self.app.has_class("-compact") else f.gpu.name,
+            "fits": fits, "headroom": Text(f"{head:+.1f}", "green" if head >= 0 else "red"),
+            "needed": str(f.gpus_needed) if f.gpus_needed else ">8", "price": f"${f.price_usd:,.0f}",
+            "speed": f"{f.tokens_per_s:.0f}" if f.tokens_per_s else "—", "max_ctx": ctx,
+            "max_batch": str(f.max_batch) if f.max_batch else "—", "need": f"{to_unit(f.need_bytes, unit):.1f}",
+            "usable": f"{to_unit(f.usable_bytes, unit):.1f}",
+            "per_gib": f"${f.price_per_gib:,.0f}" if f.price_per_gib else "—",
+        }
+        return [values[c.key] for c in COLUMNS]
+
+    def _name_width(self, rows: list[list[Text | str]]) -> int:
+        """The GPU column's width: the longest name if every column still fits beside it, else what the
+        others leave (long names end in "…"); where not every column can fit anyway (80 columns), what
+        the columns a choice rests on leave, so the name is whole and the rest scroll."""
+        table = self.query_one("#gpu-table", DataTable)
+        pad = 2 * table.cell_padding
+        widths = {c.key: max([len(c.title)] + [_cell_len(r[i]) for r in rows]) + pad for i, c in enumerate(COLUMNS)}
+        longest = widths.pop("gpu") - pad
+        avail = table.size.width - table.styles.scrollbar_size_vertical  # rows past the height bring a scrollbar
+        room = avail - sum(widths.values()) - pad
+        if room >= min(longest, NAME_MIN_WIDTH):
+            return min(longest, room)
+        room = avail - sum(widths[k] for k in KEY_COLUMNS) - pad
+        return max(NAME_MIN_WIDTH, min(longest, room))
 
     def render_result(self, result: Result) -> None:
         table = self.query_one("#gpu-table", DataTable)
         rows = self.rows_shown(result)
         keys = [f.gpu.id for f in rows]
+        cells = [self.cells(f, result) for f in rows]
+        width = self._name_width(cells)
+        for row in cells:  # a name longer than the column ends in "…"; the plan panel names the GPU in full
+            name = str(row[COLUMN_INDEX["gpu"]])
+            if len(name) > width:
+                row[COLUMN_INDEX["gpu"]] = name[: width - 1] + "…"
         current = [str(k.value) for k in table.rows]
         cursor_key = current[table.cursor_row] if current and table.cursor_row < len(current) else None
         cursor_col = table.cursor_column
-        if keys == current:  # same rows, same order: update the cells in place
-            for f in rows:
-                for c, value in zip(COLUMNS, self.cells(f, result), strict=True):
+        if keys == current and width == self.name_width:  # same rows, same order: update the cells in place
+            for f, row in zip(rows, cells, strict=True):
+                for c, value in zip(COLUMNS, row, strict=True):
                     table.update_cell(f.gpu.id, c.key, value)
         else:
             table.clear(columns=True)  # columns too: their widths fit the rows shown now, not the widest ever
             for c in COLUMNS:
-                table.add_column(c.title, key=c.key)
-            for f in rows:
-                table.add_row(*self.cells(f, result), key=f.gpu.id)
+                table.add_column(c.title, key=c.key, width=width if c.key == "gpu" else None)
+            for f, row in zip(rows, cells, strict=True):
+                table.add_row(*row, key=f.gpu.id)
             if cursor_key in keys:
                 table.cursor_coordinate = Coordinate(keys.index(cursor_key), cursor_col)
+        self.name_width = width
         self.show_plan()
         self.show_chart()
         arrow = "▼" if self.sort_reverse else "▲"  # ▼ largest first, ▲ smallest first, on every column
         title = next(c.title for c in COLUMNS if c.key == self.sort_key) or "mark"
         self.query_one("#gpu-hint", Static).update(
             f"{len(rows)} GPUs · sorted by {title} {arrow} · ★ verdict GPU (enter) · ✓ compared (space) · "
-            f"F9 sort by column · ^F fits only · ^G all GPUs · ^T chart · units {self.vram.unit}")
+            f"F1 columns · F9 sort · ^F fits only · ^G all GPUs · ^T chart · units {self.vram.unit}")
+
+    def help_legend(self) -> str:
+        """The columns, in the scenario's own terms: what "need" assumes and which GPU count each figure uses."""
+        s = self.vram.scenario
+        o, w = s.optimizations, s.workload
+        n = o.gpus
+        layout = f"{n} GPU{'s' if n > 1 else ''} of that card (TP {o.tensor_parallel} × PP {o.pipeline_parallel} × DP {o.data_parallel})"
+        unit = self.vram.unit
+        lines = [
+            "[b]The grid's columns[/b]",
+            f"[b]fits[/b]      need ≤ usable on {layout}",
+            f"[b]headroom[/b]  usable − need per GPU, in {unit}; negative: short by that much",
+            "[b]GPUs[/b]      the fewest cards of that kind (1, 2, 4 or 8) that hold it, split as the runtime splits "
+            "(tensor parallel, or layers for llama.cpp/ollama); >8: more than eight",
+            "[b]price[/b]     one card's price in USD; the budget box counts price × GPUs",
+            f"[b]tok/s[/b]     decode speed of one sequence on {layout}: memory bandwidth × efficiency ÷ the "
+            "bytes each token reads (active weights + KV cache); — where it does not fit on any count",
+            f"[b]max ctx[/b]   the longest context that fits at batch {w.batch_size} on {layout}; ≥: the model's "
+            "own window was reached first",
+            f"[b]max batch[/b] the most sequences of {w.context_length:,} tokens that fit on {layout}",
+            f"[b]need[/b]      memory per GPU for this scenario ({s.model.spec.name}, {w.mode}, {w.runtime}) on "
+            f"{layout}, with {runtime(w.runtime).label}'s defaults for that card, overhead included: what nvidia-smi shows",
+            "[b]usable[/b]    what the scenario may take on that card: its memory less the driver's reserve"
+            + (" × the memory share the server pre-allocates" if runtime(w.runtime).preallocates else ""),
+            "[b]$/GiB[/b]     price per usable GiB",
+            "[b]★[/b] the verdict GPU (enter)  [b]✓[/b] compared (space)",
+        ]
+        return "\n".join(lines)
 
     def action_toggle_chart(self) -> None:
         chart = self.query_one("#context-chart")
@@ -227,6 +290,9 @@ class GPUScreen(VramScreen):
         text.append(p.command, "bold")
         text.append("   ^Y copies it", "dim")
         panel.update(text)
+
+    def on_resize(self) -> None:
+        self.refresh_grid()  # the name column takes what the other columns leave at the new width
 
     @on(DataTable.CellHighlighted, "#gpu-table")
     def _moved(self) -> None:

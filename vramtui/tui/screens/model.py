@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import ValidationError
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.suggester import Suggester
-from textual.widgets import Button, Checkbox, DataTable, Input, Static, TabbedContent, TabPane
+from textual.widgets import Button, Checkbox, DataTable, Input, Static, TabbedContent, TabPane, Tabs
 
 from ...core import presets
 from ...core.errors import describe
@@ -69,7 +69,8 @@ class ModelScreen(VramScreen):
         with TabbedContent(id="model-tabs"):
             with TabPane("Presets", id="tab-presets"):
                 yield Input(placeholder="filter presets (qwen 7b, moe) or load: org/name, a folder, a .gguf file",
-                            id="model-search", compact=True, suggester=PathSuggester())
+                            id="model-search", compact=True, suggester=PathSuggester(),
+                            select_on_focus=False)  # a key typed on the list lands here and the next one follows it
                 yield DataTable(id="model-table", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="model-count", classes="hint")
             with TabPane("Custom", id="tab-custom"):
@@ -89,7 +90,8 @@ class ModelScreen(VramScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#model-table", DataTable)
-        table.add_columns("id", "name", "params", "context", "features")
+        # the name last: the id says most of it, and at 80 columns params, context and features stay whole
+        table.add_columns("id", "params", "context", "features", "name")
         self._fill("")
         super().on_mount()
         self._fill_custom(self.vram.scenario.model.spec)
@@ -101,8 +103,8 @@ class ModelScreen(VramScreen):
         table.clear()
         shown = sorted((m for m in presets.models().values() if matches(m, query)), key=_family_rank)
         for m in shown:
-            table.add_row(m.id, m.name, fmt_count(m.total_parameters), fmt_tokens(m.max_position_embeddings),
-                          " ".join(m.features), key=m.id)
+            table.add_row(m.id, fmt_count(m.total_parameters), fmt_tokens(m.max_position_embeddings),
+                          " ".join(m.features), m.name, key=m.id)
         total = len(presets.models())
         self.query_one("#model-count", Static).update(
             f"{len(shown)} of {total} presets · Enter picks the highlighted one" if shown else f"no preset matches {query!r}")
@@ -158,6 +160,30 @@ class ModelScreen(VramScreen):
     @on(DataTable.RowSelected, "#model-table")
     def _pick_row(self, event: DataTable.RowSelected) -> None:
         self._pick(str(event.row_key.value))
+
+    TABS = ("tab-presets", "tab-custom", "tab-import")
+    FIRST_FIELD = {"tab-presets": "#model-search", "tab-custom": "#custom-hidden_size", "tab-import": "#import-path"}
+
+    def again(self) -> None:
+        tabs = self.query_one("#model-tabs", TabbedContent)
+        self.show_tab(self.TABS[(self.TABS.index(tabs.active) + 1) % len(self.TABS)])
+
+    def show_tab(self, tab: str) -> None:
+        """One of the three tabs, its first field focused (F2 again, or the palette)."""
+        tabs = self.query_one("#model-tabs", TabbedContent)
+        tabs.query_one(Tabs).focus()  # stays in view while the panes switch, so focus does not fall elsewhere
+        tabs.active = tab
+        self.call_after_refresh(lambda: self.query_one(self.FIRST_FIELD[tab]).focus())
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while the preset list has focus goes to the filter, as it would in a file picker."""
+        table = self.query_one("#model-table", DataTable)
+        if self.focused is table and event.is_printable and event.character:
+            search = self.query_one("#model-search", Input)
+            search.focus()
+            search.insert_text_at_cursor(event.character)
+            event.stop()
+            event.prevent_default()
 
     def action_focus_list(self) -> None:
         if self.focused is self.query_one("#model-search"):

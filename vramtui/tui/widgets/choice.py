@@ -1,5 +1,5 @@
-"""A one-widget drop-down: shows the current option; ←/→ step through the options, Enter (or a
-click) opens a list to pick from.
+"""A one-widget drop-down: shows the current option; ←/→ step through the options, typing jumps to
+the option that starts with what was typed (type-ahead), Enter (or a click) opens a list to pick from.
 
 Textual's ``Select`` mounts a current-value row and an overlay list per field (~10 ms each); six of
 them were a third of the start-up time. This widget renders one line and builds its list only when
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from time import monotonic
 from typing import Any, Generic, TypeVar
 
 from rich.text import Text
@@ -24,6 +25,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 T = TypeVar("T")
+TYPE_AHEAD_S = 1.0  # keys closer together than this extend one search, as in a file manager's list
 
 
 class _Picker(ModalScreen[int | None]):
@@ -95,6 +97,31 @@ class Choice(Widget, Generic[T], can_focus=True):
     def watch_index(self, old: int, new: int) -> None:
         if old != new:
             self.post_message(self.Changed(self, self._values[new]))
+
+    _typed, _typed_at = "", 0.0
+
+    def on_key(self, event: events.Key) -> None:
+        """Type-ahead: "q4_k" reaches Q4_K_M from anywhere; the same letter again goes to its next option."""
+        char = event.character
+        if not event.is_printable or not char or char == " ":
+            return
+        now = monotonic()
+        typed = (self._typed if now - self._typed_at < TYPE_AHEAD_S else "") + char.lower()
+        self._typed, self._typed_at = typed, now
+        found = self._find(typed, self.index if len(typed) > 1 else self.index + 1)
+        if found is None and len(set(typed)) == 1:  # "qq": the next option starting with q
+            found = self._find(typed[0], self.index + 1)
+        if found is not None:
+            self.index = found
+        event.stop()
+
+    def _find(self, prefix: str, start: int) -> int | None:
+        n = len(self._values)
+        for k in range(n):
+            i = (start + k) % n
+            if self._labels[i].lower().startswith(prefix) or str(self._values[i]).lower().startswith(prefix):
+                return i
+        return None
 
     def action_step(self, delta: int) -> None:
         self.index = (self.index + delta) % len(self._values)
