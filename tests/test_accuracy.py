@@ -3,6 +3,7 @@ the figure documented in docs/accuracy.md (validation/thresholds.toml)."""
 
 from __future__ import annotations
 
+import fnmatch
 import statistics
 import tomllib
 from pathlib import Path
@@ -82,3 +83,35 @@ def test_korthikanti_table_2_structure_is_followed():
         # the same factor with and without parallelism: only the per-layer constants differ
         none, sp = by_id[f"korthikanti-table2-{model}-none"].total, tp_sp
         assert abs(none.error - sp.error) < 0.005
+
+
+def test_the_accuracy_doc_is_the_validate_markdown_output(capsys):
+    """docs/accuracy.md holds `vramtui validate --markdown` verbatim between its markers."""
+    assert main(["validate", "--markdown"]) == 0
+    generated = capsys.readouterr().out.strip()
+    doc = (ROOT / "docs" / "accuracy.md").read_text()
+    begin, end = "<!-- validate --markdown: begin -->", "<!-- validate --markdown: end -->"
+    assert doc[doc.index(begin) + len(begin):doc.index(end)].strip() == generated
+
+
+def test_each_fitted_constant_rests_on_three_points_from_two_models():
+    from vramtui.core.validation import calibration_terms
+
+    points = load_points()
+    ids = {p.id for p in points}
+    for term in calibration_terms():
+        mine = [p for p in points if term.covers(p.id)]
+        assert mine, f"{term.id}: its patterns name no point"
+        for pattern in term.points:  # a pattern that names nothing is a typo, not a calibration
+            assert any(fnmatch.fnmatchcase(i, pattern) for i in ids), (term.id, pattern)
+        if term.kind == "fit":
+            assert len(mine) >= 3 and len({p.model for p in mine}) >= 2, term.id
+
+
+def test_validate_json_says_which_points_were_used_to_calibrate(capsys):
+    import json
+
+    assert main(["validate", "--json"]) == 0
+    pts = {p["id"]: p for p in json.loads(capsys.readouterr().out)["precise"]["points"]}
+    assert pts["vllm-llama31-8b-bf16-h100-tp2-c8192-gmu095"]["calibrates"] == ["vllm-sampler-bytes"]
+    assert pts["vllm-qwen25-32b-bf16-2xl40s-tp2-c10000-gmu090"]["calibrates"] == []

@@ -483,13 +483,15 @@ def cmd_import_config(a: argparse.Namespace) -> int:
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
-    from .core.validation import figure, summarize, validate
+    from .core.validation import calibrates, calibration_terms, figure, summarize, validate
 
     folder = Path(a.points) if a.points else None
+    terms = calibration_terms()
     runs = {m: validate(m, folder) for m in ("precise", "guide")}
     if a.json:
         print(json.dumps({m: {"points": [
             {"id": r.point.id, "runtime": r.point.runtime, "mode": r.point.mode,
+             "calibrates": calibrates(r.point, terms),
              "total": None if r.total is None else {"measure": r.total.measure, "measured": r.total.measured,
                                                     "estimated": r.total.estimated, "error": r.total.error},
              "components": [{"measure": c.measure, "measured": c.measured, "estimated": c.estimated, "error": c.error}
@@ -527,28 +529,10 @@ def cmd_validate(a: argparse.Namespace) -> int:
 
 
 def validation_markdown(precise, guide) -> str:
-    from .core.validation import figure, summarize
+    from .core.validation import calibration_terms
+    from .core.validation_report import markdown
 
-    def pct(x: float) -> str:
-        return f"{100 * x:+.1f} %"
-
-    out = ["| runtime / table | mode | points | precise: median abs error | precise: worst | guide: median abs error | guide: worst |",
-           "|---|---|---|---|---|---|---|"]
-    gsum = {(x.runtime, x.mode): x for x in summarize(guide)}
-    for x in summarize(precise):
-        g = gsum.get((x.runtime, x.mode))
-        out.append(f"| {x.runtime} | {x.mode} | {x.points} | {100 * x.median_abs:.1f} % | {100 * x.worst_abs:.1f} % | "
-                   + (f"{100 * g.median_abs:.1f} % | {100 * g.worst_abs:.1f} % |" if g else "— | — |"))
-    out += ["", "| point | runtime / table | mode | measured | value | precise | error | guide error |",
-            "|---|---|---|---|---|---|---|---|"]
-    for p, g in zip(precise, guide, strict=True):
-        if p.total is None:
-            continue
-        t = p.total
-        out.append(f"| `{p.point.id}` | {p.group[0]} | {p.point.mode} | {t.measure} | "
-                   f"{figure(t.measure, t.measured)} | {figure(t.measure, t.estimated)} | {pct(t.error)} | "
-                   + (f"{pct(g.total.error)} |" if g.total else "— |"))
-    return "\n".join(out)
+    return markdown(precise, guide, calibration_terms())
 
 
 def cmd_measure(a: argparse.Namespace) -> int:

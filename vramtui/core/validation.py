@@ -12,6 +12,8 @@ the one figure the table gives, and it is summarised as its own group.
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import statistics
 import tomllib
 from dataclasses import dataclass, field
@@ -291,6 +293,40 @@ def points_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2] / "validation" / "points"
+
+
+class Term(BaseModel):
+    """A change the validation set made to the estimator, and the points it rests on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    kind: Literal["fit", "source"]
+    term: str
+    where: str
+    source: str
+    points: list[str] = Field(min_length=1)  # point ids, or fnmatch patterns
+
+    def covers(self, point_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(point_id, pattern) for pattern in self.points)
+
+
+def calibration_terms(path: Path | None = None) -> list[Term]:
+    path = path or points_dir().parent / "calibration.toml"
+    with path.open("rb") as fh:
+        return [Term.model_validate(raw) for raw in tomllib.load(fh)["terms"]]
+
+
+def calibrates(point: Point, terms: list[Term]) -> list[str]:
+    """The ids of the terms this point was used to calibrate or check (empty: out of sample)."""
+    return [t.id for t in terms if t.covers(point.id)]
+
+
+def family(point: Point) -> str:
+    """Points from one source that differ only in context length measure one setting: a median counts
+    them once."""
+    return json.dumps(point.model_dump(exclude={"id", "quote", "notes", "measured", "context_length"}),
+                      sort_keys=True, default=str)
 
 
 def load_points(folder: Path | None = None) -> list[Point]:
