@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from . import constants as K
 from .estimate import Estimate
+from .gpuspec import GPUSpec
 from .methods import estimate
-from .presets import GPUSpec
 from .presets import gpu as gpu_preset
 from .runtimes import runtime
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
