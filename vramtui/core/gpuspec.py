@@ -1,7 +1,6 @@
 """A GPU preset's fields: what the grid, the plans and the speed estimates read about a card.
 
-Its own module so that ``presets`` can list and look up presets without importing pydantic; the
-class is built (``defer_build``) the first time a GPU entry is validated.
+Its own module so that ``presets`` can list and look up presets without importing pydantic.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from .units import MiB
 
 
 class GPUSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
     name: str
