@@ -9,7 +9,8 @@ baseline measured the same way on the same machine in the same run; nothing here
   against 1,000 of one scenario through the same calls
 - CLI: ``vramtui estimate --json``, ``models`` and ``fit`` as whole processes, each against a bare
   ``python -c pass`` started the same way (and, for reference, a process that defines and validates
-  a one-field pydantic model: the floor of any command that validates input with pydantic)
+  a one-field pydantic model: the floor of any command that validates input with pydantic);
+  ``BENCH_BEFORE=DIR`` runs them from an older checkout too, interleaved
 - memory: peak RSS after start-up and after visiting every screen
 """
 
@@ -196,17 +197,25 @@ def cli_commands() -> dict[str, list[str]]:
 def bench_cli() -> dict:
     """Whole processes, interleaved: the bare interpreter, each command, and the pydantic floor. Byte-code
     caching is on (an installed wheel has its .pyc files; PYTHONDONTWRITEBYTECODE would make every
-    run compile vramtui from source), and each command runs once before timing."""
+    run compile vramtui from source), and each command runs once before timing. With BENCH_BEFORE=DIR
+    each command also runs from that checkout (``python -m`` imports the package from the working
+    folder), for a before/after in one run."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["VRAMTUI_HOME"] = tempfile.mkdtemp()
-    runs = {"python -c pass": ["-c", "pass"], **cli_commands(), "pydantic floor: define and validate a one-field model": ["-c", PYDANTIC_FLOOR]}
-    for args in runs.values():
-        subprocess.run([sys.executable, *args], check=True, capture_output=True, cwd=ROOT, env=env)
+    runs: dict[str, tuple[list[str], Path]] = {"python -c pass": (["-c", "pass"], ROOT)}
+    before = os.environ.get("BENCH_BEFORE")  # another checkout (e.g. `git archive` of an older commit): run there too
+    for label, args in cli_commands().items():
+        if before:
+            runs[f"{label} [{Path(before).name}]"] = (args, Path(before))
+        runs[label] = (args, ROOT)
+    runs["pydantic floor: define and validate a one-field model"] = (["-c", PYDANTIC_FLOOR], ROOT)
+    for args, cwd in runs.values():
+        subprocess.run([sys.executable, *args], check=True, capture_output=True, cwd=cwd, env=env)
     samples: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(RUNS * 3):
-        for label, args in runs.items():
+        for label, (args, cwd) in runs.items():
             t = time.perf_counter()
-            subprocess.run([sys.executable, *args], check=True, capture_output=True, cwd=ROOT, env=env)
+            subprocess.run([sys.executable, *args], check=True, capture_output=True, cwd=cwd, env=env)
             samples[label].append(time.perf_counter() - t)
     base = median_ms(samples["python -c pass"])
     return {label: (median_ms(v), median_ms(v) / base) for label, v in samples.items()}
