@@ -4,7 +4,13 @@ baseline measured the same way on the same machine in the same run; nothing here
 - start-up: process start -> first frame (headless), vramtui vs a minimal Textual app
 - keystroke -> screen: ctrl+up on the GPU screen (55-GPU grid) until summary and grid show the new
   numbers, vs ctrl+l (redraw the same widgets from the existing result: same key path, no recompute)
-- estimator: estimates/s, the full fit grid with solvers, ``vramtui estimate --json`` as a process
+- estimator: estimates/s, the full fit grid with solvers; a 500-GPU synthetic grid against the 55-GPU
+  grid (cost per GPU: linear growth reads 1.0x); 1,000 different scenarios through the Python API
+  against 1,000 of one scenario through the same calls
+- CLI: ``vramtui estimate --json``, ``models`` and ``fit`` as whole processes, each against a bare
+  ``python -c pass`` started the same way (and, for reference, a process that defines and validates
+  a one-field pydantic model: the floor of any command that validates input with pydantic);
+  ``BENCH_BEFORE=DIR`` runs them from an older checkout too, interleaved
 - memory: peak RSS after start-up and after visiting every screen
 """
 
@@ -111,13 +117,108 @@ def bench_estimator() -> dict:
             fit_grid(v, gpu_ids=ids)
             samples.append(time.perf_counter() - t)
         grids[label] = median_ms(samples)
+    return {"estimates_per_s": per_s, "grid_gpus": len(ids), "grid_ms": grids}
 
-    proc = []
-    for _ in range(RUNS):
+
+def synthetic_gpus(n: int) -> list:
+    """``n`` cards made from the GPU presets: memory, bandwidth and price spread over each preset's
+    neighbourhood (0.5x to 1.5x), so the grid's solvers see as many different limits as cards."""
+    from vramtui.core import presets
+
+    base = list(presets.gpus().values())
+    out = []
+    for i in range(n):
+        g, scale = base[i % len(base)], 0.5 + (i * 7919 % 1000) / 1000
+        out.append(g.model_copy(update={"id": f"synthetic-{i}", "memory_mib": max(1024, int(g.memory_mib * scale)),
+                                        "usable_mib": None if g.usable_mib is None else max(1024, int(g.usable_mib * scale)),
+                                        "bandwidth_gbs": g.bandwidth_gbs * scale, "price_usd": g.price_usd * scale}))
+    return out
+
+
+def bench_scale() -> dict:
+    """A 500-GPU grid against the 55 presets (same scenario, same solvers, interleaved), and a sweep of
+    1,000 different scenarios through ``scenario_from_dict`` + ``estimate`` against 1,000 of one."""
+    from vramtui.core import presets
+    from vramtui.core.fit import fit_grid
+    from vramtui.core.io import default_scenario, scenario_from_dict
+    from vramtui.core.methods import estimate
+
+    s = default_scenario()
+    real, synthetic = list(presets.gpus().values()), synthetic_gpus(500)
+    small, large = [], []
+    for i in range(RUNS * 3):
+        v = s.replace("workload", context_length=s.workload.context_length + i)
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "vramtui.cli", "estimate", "--json"], check=True, capture_output=True, cwd=ROOT)
-        proc.append(time.perf_counter() - t)
-    return {"estimates_per_s": per_s, "grid_gpus": len(ids), "grid_ms": grids, "cli_estimate_json_ms": median_ms(proc)}
+        fit_grid(v, gpus=real)
+        small.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        fit_grid(v, gpus=synthetic)
+        large.append(time.perf_counter() - t)
+
+    models = ("llama-3.1-8b", "llama-3.1-70b", "qwen2.5-7b", "qwen3-30b-a3b", "mixtral-8x7b", "gemma-2-9b", "phi-4",
+              "deepseek-v2-lite", "gpt-oss-20b", "mistral-7b-v0.1")
+    formats = (("transformers", "bf16"), ("transformers", "nf4"), ("vllm", "fp8"), ("vllm", "awq-int4"), ("llama.cpp", "q4_k_m"))
+    docs = [{"model": {"preset": m}, "workload": {"runtime": rt, "weights": w, "context_length": ctx, "batch_size": b}}
+            for m in models for rt, w in formats for ctx in (2048, 8192, 32768, 131072) for b in (1, 2, 4, 8, 16)]
+    one = [docs[0]] * len(docs)
+
+    def sweep(batch: list[dict]) -> float:
+        t = time.perf_counter()
+        for doc in batch:
+            estimate(scenario_from_dict({k: dict(v) for k, v in doc.items()}))
+        return time.perf_counter() - t
+
+    sweep(docs[:50])  # the formats' and counts' caches start the same for both
+    varied, same = [], []
+    for _ in range(max(3, RUNS // 2)):
+        varied.append(sweep(docs))
+        same.append(sweep(one))
+    return {"grid_55_ms": median_ms(small), "grid_500_ms": median_ms(large),
+            "per_gpu_ratio": (median_ms(large) / 500) / (median_ms(small) / len(real)), "real_gpus": len(real),
+            "sweep_ms": median_ms(varied), "same_ms": median_ms(same), "scenarios": len(docs),
+            "sweep_ratio": median_ms(varied) / median_ms(same)}
+
+
+PYDANTIC_FLOOR = "from pydantic import BaseModel\nclass A(BaseModel):\n    x: int\nA(x=1)"
+
+
+def cli_commands() -> dict[str, list[str]]:
+    from vramtui.core import presets
+
+    fit = ["-m", "vramtui.cli", "fit", "--model", "llama-3.1-8b"]
+    return {
+        "`vramtui estimate --model llama-3.1-8b --json`": ["-m", "vramtui.cli", "estimate", "--model", "llama-3.1-8b", "--json"],
+        "`vramtui models`": ["-m", "vramtui.cli", "models"],
+        "`vramtui fit --model llama-3.1-8b` (the scenario's 14 GPUs)": fit,
+        f"`vramtui fit --model llama-3.1-8b --gpus <all {len(presets.gpu_ids())}>`": [*fit, "--gpus", ",".join(presets.gpu_ids())],
+    }
+
+
+def bench_cli() -> dict:
+    """Whole processes, interleaved: the bare interpreter, each command, and the pydantic floor. Byte-code
+    caching is on (an installed wheel has its .pyc files; PYTHONDONTWRITEBYTECODE would make every
+    run compile vramtui from source), and each command runs once before timing. With BENCH_BEFORE=DIR
+    each command also runs from that checkout (``python -m`` imports the package from the working
+    folder), for a before/after in one run."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["VRAMTUI_HOME"] = tempfile.mkdtemp()
+    runs: dict[str, tuple[list[str], Path]] = {"python -c pass": (["-c", "pass"], ROOT)}
+    before = os.environ.get("BENCH_BEFORE")  # another checkout (e.g. `git archive` of an older commit): run there too
+    for label, args in cli_commands().items():
+        if before:
+            runs[f"{label} [{Path(before).name}]"] = (args, Path(before))
+        runs[label] = (args, ROOT)
+    runs["pydantic floor: define and validate a one-field model"] = (["-c", PYDANTIC_FLOOR], ROOT)
+    for args, cwd in runs.values():
+        subprocess.run([sys.executable, *args], check=True, capture_output=True, cwd=cwd, env=env)
+    samples: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(RUNS * 3):
+        for label, (args, cwd) in runs.items():
+            t = time.perf_counter()
+            subprocess.run([sys.executable, *args], check=True, capture_output=True, cwd=cwd, env=env)
+            samples[label].append(time.perf_counter() - t)
+    base = median_ms(samples["python -c pass"])
+    return {label: (median_ms(v), median_ms(v) / base) for label, v in samples.items()}
 
 
 def main() -> None:
@@ -133,7 +234,17 @@ def main() -> None:
     print(f"estimator: {e['estimates_per_s']:,.0f} estimates/s")
     for label, ms in e["grid_ms"].items():
         print(f"fit grid, {e['grid_gpus']} GPUs with max-context and max-batch solvers ({label}): {ms:.2f} ms (target <= 5 ms)")
-    print(f"`vramtui estimate --json` as a process: {e['cli_estimate_json_ms']:.0f} ms")
+    sc = bench_scale()
+    print(f"fit grid, 500 synthetic GPUs: {sc['grid_500_ms']:.1f} ms against {sc['grid_55_ms']:.1f} ms for the "
+          f"{sc['real_gpus']} presets: {sc['grid_500_ms'] / sc['grid_55_ms']:.1f}x the time for "
+          f"{500 / sc['real_gpus']:.1f}x the GPUs, cost per GPU {sc['per_gpu_ratio']:.2f}x (linear: 1.0x)")
+    print(f"sweep of {sc['scenarios']:,} different scenarios (scenario_from_dict + estimate): {sc['sweep_ms']:.0f} ms "
+          f"({1000 * sc['sweep_ms'] / sc['scenarios']:.0f} µs each) against {sc['same_ms']:.0f} ms for "
+          f"{sc['scenarios']:,} of one scenario: ratio {sc['sweep_ratio']:.2f}x")
+    c = bench_cli()
+    for label, (ms, ratio) in c.items():
+        target = " (target <= 6x)" if label.startswith("`") else ""
+        print(f"process {label}: {ms:.0f} ms, {ratio:.1f}x python -c pass{target}")
     m = bench_memory()
     print(f"peak RSS: after start-up {m['after_start_mib']:.0f} MiB, after every screen {m['after_all_screens_mib']:.0f} MiB "
           f"(minimal Textual app {m['minimal_mib']:.0f} MiB)")

@@ -1,10 +1,41 @@
-"""Layering: the core is pure Python + pydantic and never imports Textual."""
+"""Layering: the core is pure Python + pydantic and never imports Textual; each CLI command imports
+only what it uses (issue 14: the Hub client, the GGUF reader and NVML cost nothing to a command that
+does not read a checkpoint or the machine's GPUs, and `vramtui models` needs no pydantic at all)."""
 
 import subprocess
 import sys
+
+import pytest
+
+HEAVY = ("textual", "pydantic", "huggingface_hub", "gguf", "pynvml")
 
 
 def test_core_does_not_import_textual():
     code = "import sys, vramtui.core.methods, vramtui.core.fit, vramtui.core.io, vramtui.cli; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def imported_by(*args: str) -> set[str]:
+    """Which of HEAVY a fresh process has imported after running `vramtui ARGS`."""
+    code = ("import contextlib, io, sys\nfrom vramtui.cli import main\n"
+            f"with contextlib.redirect_stdout(io.StringIO()):\n    assert main({list(args)!r}) == 0\n"
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return set(filter(None, out.strip().split(",")))
+
+
+@pytest.mark.parametrize("args", [
+    ("estimate", "--model", "llama-3.1-8b", "--json"),
+    ("fit", "--model", "llama-3.1-8b"),
+    ("plan", "--model", "llama-3.1-8b", "--runtime", "llama.cpp", "--weights", "q4_k_m", "--gpus", "rtx-3060-12gb"),
+    ("validate", "--json"),
+    ("gpus",),
+], ids=lambda a: a[0])
+def test_commands_import_only_the_core(args):
+    assert imported_by(*args) <= {"pydantic"}
+
+
+def test_models_reads_the_index_without_pydantic():
+    assert imported_by("models") == set()
+    assert imported_by("models", "qwen", "--json") == set()

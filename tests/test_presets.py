@@ -1,5 +1,7 @@
-"""Presets: enough of them, well-formed, and each model's architecture reproduces its official count."""
+"""Presets: enough of them, well-formed, and each model's architecture reproduces its official count;
+the index commands read them through is fresh and says what the presets say."""
 
+import contextlib
 import re
 
 import pytest
@@ -64,3 +66,65 @@ def test_unknown_id_suggests_the_closest():
         presets.model("llama-3.1-8")
     with pytest.raises(presets.PresetError, match="did you mean 'rtx-4090'"):
         presets.gpu("rtx4090")
+
+
+def test_index_file_is_fresh():
+    """presets/index.json is what scripts/preset_index.py writes from the TOML files and model.py."""
+    path = presets.presets_dir() / presets.INDEX
+    assert path.read_text(encoding="utf-8") == presets.index_text(presets.build_index()), (
+        "presets/index.json is stale: run `.venv/bin/python scripts/preset_index.py` and commit it")
+
+
+def test_index_lists_what_the_presets_say():
+    entries = presets.model_entries()
+    assert list(entries) == list(MODELS) and presets.gpu_ids() == tuple(GPUS)
+    for e in entries.values():
+        m = MODELS[e.id]
+        assert (e.name, e.family, list(e.features), e.total_parameters, e.max_position_embeddings) == (
+            m.name, m.family, list(m.features), m.total_parameters, m.max_position_embeddings)
+        for query in (e.id, e.family, "moe", "7b", "qwen 7b", "gqa swa"):
+            assert presets.matches(e, query) == presets.matches(m, query)
+
+
+def test_a_stale_index_is_rebuilt_from_the_presets(tmp_path, monkeypatch):
+    """An edited preset (its CRC no longer matches the index) is read from the TOML files, not the index."""
+    import shutil
+
+    shutil.copytree(presets.presets_dir(), tmp_path / "presets")
+    llama = tmp_path / "presets" / "models" / "llama.toml"
+    llama.write_text(llama.read_text().replace('name = "Llama 3.1 8B"', 'name = "Llama 3.1 8B (edited)"', 1))
+    with _presets_in(tmp_path / "presets", monkeypatch):
+        assert presets.model_entries()["llama-3.1-8b"].name == "Llama 3.1 8B (edited)"
+        assert presets.model("llama-3.1-8b").name == "Llama 3.1 8B (edited)"
+
+
+def test_a_bad_index_file_is_rebuilt(tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(presets.presets_dir(), tmp_path / "presets")
+    (tmp_path / "presets" / presets.INDEX).write_text("{not json")
+    with _presets_in(tmp_path / "presets", monkeypatch):
+        assert list(presets.model_entries()) == list(MODELS)
+        assert presets.gpu("rtx-4090") == GPUS["rtx-4090"]
+
+
+@contextlib.contextmanager
+def _presets_in(folder, monkeypatch):
+    """Read presets from ``folder`` with empty caches; the real ones are back afterwards."""
+    caches = (presets._index, presets._doc, presets.models, presets.gpus)
+    monkeypatch.setattr(presets, "presets_dir", lambda: folder)
+    monkeypatch.setattr(presets, "_models", {})
+    monkeypatch.setattr(presets, "_gpus", {})
+    for c in caches:
+        c.cache_clear()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        for c in caches:
+            c.cache_clear()
+
+
+def test_presets_are_validated_once_and_shared():
+    assert presets.model("llama-3.1-8b") is MODELS["llama-3.1-8b"]
+    assert presets.gpu("rtx-4090") is GPUS["rtx-4090"]

@@ -1,4 +1,5 @@
-"""Presets ship inside the wheel: build it, install it into a fresh venv outside the repo, run it."""
+"""Presets ship inside the wheel, with an index that matches them: build it, install it into a fresh
+venv outside the repo, run it."""
 
 import json
 import subprocess
@@ -35,6 +36,10 @@ def test_wheel_carries_presets_and_runs_outside_the_repo(tmp_path):
                          check=True, capture_output=True, text=True, timeout=120).stdout
     ids = {m["id"] for m in json.loads(out)["models"]}
     assert {"llama-3.1-8b", "gpt-oss-120b", "guide-llama-7b"} <= ids and len(ids) >= 100
+    fresh = ("import json; from vramtui.core import presets as p; "
+             "print(json.loads((p.presets_dir() / p.INDEX).read_text())['sources'] == p._sources())")
+    assert subprocess.run([str(py), "-c", fresh], cwd=tmp_path, check=True, capture_output=True, text=True,
+                          timeout=60).stdout.strip() == "True", "the wheel's preset index does not match its presets"
     gpus = subprocess.run([str(env_dir / "bin" / "vramtui"), "gpus", "--json"], cwd=tmp_path,
                           check=True, capture_output=True, text=True, timeout=120).stdout
     assert len(json.loads(gpus)["gpus"]) >= 40

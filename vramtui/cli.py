@@ -10,24 +10,18 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .core import presets
-from .core.errors import describe
-from .core.estimate import COMPONENTS
-from .core.fields import bounds, why_off
-from .core.fit import fit_grid
-from .core.formats import FormatError, weight_format
-from .core.hfconfig import ConfigImportError, load_config
-from .core.io import ScenarioError, default_scenario, load_scenario, scenario_from_dict, scenario_to_dict, write_atomic
-from .core.methods import estimate
-from .core.runtimes import RUNTIMES as RUNTIME_TABLE
-from .core.runtimes import runtime
-from .core.scenario import LOSSES, MODES, OPTIMIZERS, RECIPES, RUNTIMES, Scenario
-from .core.setup import Setup
 from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_money, parse_tokens, to_unit, within_budget
+
+if TYPE_CHECKING:
+    from .core.gpuspec import GPUSpec
+    from .core.scenario import Scenario
+
+# Each command imports the part of the core it uses when it runs, and its flags are added only when
+# that command is parsed: `vramtui models` reads the preset index without pydantic or the estimator,
+# and nothing here imports Textual, the Hub client, the GGUF reader or NVML unless a command needs it.
 
 COMMANDS = ("estimate", "fit", "plan", "models", "gpus", "import-config", "validate", "measure")
 EXIT_USAGE = 2
@@ -68,6 +62,9 @@ _positive, _count = _whole(1), _whole(0)
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:
+    from .core.runtimes import RUNTIMES as RUNTIME_TABLE
+    from .core.scenario import LOSSES, MODES, OPTIMIZERS, RECIPES, RUNTIMES
+
     p.add_argument("scenario", nargs="?", help="a scenario TOML file (flags override it)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", help="a preset id (see `vramtui models`), a Hub id org/name[@revision], a model "
@@ -103,49 +100,84 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _estimate_args(p: argparse.ArgumentParser) -> None:
+    _scenario_args(p)
+
+
+def _fit_args(p: argparse.ArgumentParser) -> None:
+    _scenario_args(p)
+    p.add_argument("--sort", choices=("need", "headroom", "price", "price-per-gib", "speed", "max-context", "name"), default=None)
+    p.add_argument("--budget", type=_money, metavar="USD", help="the most the GPUs needed may cost in all: 2000, $2,000, 2k")
+    p.add_argument("--fits-only", action="store_true", help="only the GPUs the scenario fits on")
+    p.add_argument("--vendor", choices=("nvidia", "amd", "apple", "intel"))
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    _scenario_args(p)
+    p.add_argument("--gpu-layers", type=_count, metavar="N",
+                   help="llama.cpp/ollama: evaluate -ngl N instead of searching for the largest that fits")
+    p.add_argument("--tensor-split", metavar="A,B", help="llama.cpp/ollama: each GPU's share of the layers")
+    p.add_argument("--host-ram", type=_bytes, metavar="SIZE", help="host memory to check against (64G, 128GiB)")
+    p.add_argument("--host-bandwidth", type=float, metavar="GB/s",
+                   help="host memory bandwidth for the CPU part of decode (default 89.6: dual-channel DDR5-5600)")
+
+
+def _models_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("filter", nargs="?", default="", help="substring of id, name or family")
+    p.add_argument("--family")
+    p.add_argument("--json", action="store_true")
+
+
+def _gpus_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("filter", nargs="?", default="")
+    p.add_argument("--vendor", choices=("nvidia", "amd", "apple", "intel"))
+    p.add_argument("--json", action="store_true")
+
+
+def _import_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config")
+    p.add_argument("--id", help="preset id (default: from the folder name)")
+    p.add_argument("--name", help="display name")
+    p.add_argument("-o", "--output", help="write the preset TOML here (default: stdout)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file (kept as .bak)")
+
+
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--points", help="a folder of point files (default: the bundled validation set)")
+    p.add_argument("--details", action="store_true", help="every measured figure, not just each point's total")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--markdown", action="store_true", help="the tables of docs/accuracy.md")
+
+
+def _measure_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", help="a scenario TOML file")
+    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu only checks the harness")
+    p.add_argument("--new-tokens", type=_positive, default=8, help="tokens generated in inference mode")
+    p.add_argument("--json", action="store_true")
+
+
+# command -> (help, its flags), in the order `vramtui --help` lists them
+SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "estimate": ("memory per component for one scenario", _estimate_args),
+    "fit": ("the GPU grid: fits, headroom, GPUs needed, max context/batch, speed, price", _fit_args),
+    "plan": ("what goes on which GPU, what stays in host RAM, and the command that runs it", _plan_args),
+    "models": ("list model presets", _models_args),
+    "gpus": ("list GPU presets", _gpus_args),
+    "import-config": ("write a model preset from a Hugging Face config.json", _import_config_args),
+    "validate": ("compare both methods with published measurements (validation/)", _validate_args),
+    "measure": ("run the scenario's model (random weights) on this machine's GPU and compare", _measure_args),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with ``command``, only that command's flags are added (the others keep their
+    help line), so parsing `vramtui models` does not import what the estimator's flags list."""
     parser = _Parser(prog="vramtui", description="Will this model fit in GPU memory, on which GPUs, how fast?")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    est = sub.add_parser("estimate", help="memory per component for one scenario")
-    _scenario_args(est)
-    fit = sub.add_parser("fit", help="the GPU grid: fits, headroom, GPUs needed, max context/batch, speed, price")
-    _scenario_args(fit)
-    fit.add_argument("--sort", choices=("need", "headroom", "price", "price-per-gib", "speed", "max-context", "name"), default=None)
-    fit.add_argument("--budget", type=_money, metavar="USD", help="the most the GPUs needed may cost in all: 2000, $2,000, 2k")
-    fit.add_argument("--fits-only", action="store_true", help="only the GPUs the scenario fits on")
-    fit.add_argument("--vendor", choices=("nvidia", "amd", "apple", "intel"))
-    pl = sub.add_parser("plan", help="what goes on which GPU, what stays in host RAM, and the command that runs it")
-    _scenario_args(pl)
-    pl.add_argument("--gpu-layers", type=_count, metavar="N",
-                    help="llama.cpp/ollama: evaluate -ngl N instead of searching for the largest that fits")
-    pl.add_argument("--tensor-split", metavar="A,B", help="llama.cpp/ollama: each GPU's share of the layers")
-    pl.add_argument("--host-ram", type=_bytes, metavar="SIZE", help="host memory to check against (64G, 128GiB)")
-    pl.add_argument("--host-bandwidth", type=float, metavar="GB/s",
-                    help="host memory bandwidth for the CPU part of decode (default 89.6: dual-channel DDR5-5600)")
-    models = sub.add_parser("models", help="list model presets")
-    models.add_argument("filter", nargs="?", default="", help="substring of id, name or family")
-    models.add_argument("--family")
-    models.add_argument("--json", action="store_true")
-    gpus = sub.add_parser("gpus", help="list GPU presets")
-    gpus.add_argument("filter", nargs="?", default="")
-    gpus.add_argument("--vendor", choices=("nvidia", "amd", "apple", "intel"))
-    gpus.add_argument("--json", action="store_true")
-    imp = sub.add_parser("import-config", help="write a model preset from a Hugging Face config.json")
-    imp.add_argument("config")
-    imp.add_argument("--id", help="preset id (default: from the folder name)")
-    imp.add_argument("--name", help="display name")
-    imp.add_argument("-o", "--output", help="write the preset TOML here (default: stdout)")
-    imp.add_argument("--force", action="store_true", help="replace an existing output file (kept as .bak)")
-    val = sub.add_parser("validate", help="compare both methods with published measurements (validation/)")
-    val.add_argument("--points", help="a folder of point files (default: the bundled validation set)")
-    val.add_argument("--details", action="store_true", help="every measured figure, not just each point's total")
-    val.add_argument("--json", action="store_true")
-    val.add_argument("--markdown", action="store_true", help="the tables of docs/accuracy.md")
-    mea = sub.add_parser("measure", help="run the scenario's model (random weights) on this machine's GPU and compare")
-    mea.add_argument("scenario", help="a scenario TOML file")
-    mea.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu only checks the harness")
-    mea.add_argument("--new-tokens", type=_positive, default=8, help="tokens generated in inference mode")
-    mea.add_argument("--json", action="store_true")
+    for name, (help_text, add_flags) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if command is None or command == name:
+            add_flags(p)
     return parser
 
 
@@ -153,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def scenario_from_args(a: argparse.Namespace) -> Scenario:
+    from .core.io import default_scenario, load_scenario, scenario_from_dict, scenario_to_dict
+
     if a.scenario:
         path = Path(a.scenario)
         base = load_scenario(path)  # validates the file as written
@@ -204,6 +238,8 @@ FIELD_FLAGS = {"recipe": "recipe", "gpu_memory_utilization": "gpu_memory_utiliza
 
 def _unused_flags(a: argparse.Namespace, s: Scenario) -> list[str]:
     """A warning for each flag given that the scenario ignores, in the words the screens use."""
+    from .core.fields import why_off
+
     out = []
     for flag, field in FIELD_FLAGS.items():
         reason = why_off(s, field) if getattr(a, flag, None) is not None else None
@@ -220,7 +256,7 @@ def _bytes(text: str) -> int:
     return int(float(m.group(1)) * scale)
 
 
-def plan_gpus(text: str | None, s: Scenario) -> tuple[list[presets.GPUSpec], int | None]:
+def plan_gpus(text: str | None, s: Scenario) -> tuple[list[GPUSpec], int | None]:
     """The devices of a plan: preset ids (``2xrtx-4090`` repeats one), ``local``, or the verdict GPU;
     and the host RAM when the machine was read."""
     if text is None:
@@ -307,6 +343,8 @@ def _share(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number; use a share such as 0.9") from None
+    from .core.fields import bounds
+
     lo, hi = bounds("gpu_memory_utilization")
     if not (lo or 0) < value <= (hi or 1):
         raise argparse.ArgumentTypeError(f"{text!r} must be above {lo} and at most {hi}")
@@ -314,6 +352,8 @@ def _share(text: str) -> float:
 
 
 def _is_4bit(fmt: str) -> bool:
+    from .core.formats import FormatError, weight_format
+
     try:
         return weight_format(fmt).is_4bit
     except FormatError:
@@ -339,16 +379,24 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: set[int
 def _inputs_json(s: Scenario) -> dict:
     """The scenario as a file would hold it, and what the runtime decided on the verdict GPU: a JSON
     answer says what it answers."""
+    from .core.io import scenario_to_dict
+    from .core.setup import Setup
+
     return {"scenario": scenario_to_dict(s), "resolved": Setup(s, presets.gpu(s.hardware.verdict_gpu)).resolved()}
 
 
 def cmd_estimate(a: argparse.Namespace) -> int:
+    from .core.estimate import COMPONENTS
+    from .core.methods import estimate
+
     s = scenario_from_args(a)
     e = estimate(s, a.method)
     if a.json:
         out = {**e.to_json(), "model_source": s.model.source_json(), **_inputs_json(s)}
         out["warnings"] = [*out["warnings"], *_unused_flags(a, s)]
         if a.gpus:  # the verdict on each GPU named, as the TUI's grid gives it
+            from .core.fit import fit_grid
+
             keys = ("gpu", "name", "fits", "need_bytes", "usable_bytes", "headroom_bytes", "gpus_needed")
             out["verdicts"] = [{k: f.to_json()[k] for k in keys} for f in fit_grid(s, a.method)]
         print(json.dumps(out))
@@ -389,6 +437,10 @@ SORT_KEYS = {
 
 
 def cmd_fit(a: argparse.Namespace) -> int:
+    from .core.fit import fit_grid
+    from .core.methods import estimate
+    from .core.runtimes import runtime
+
     s = scenario_from_args(a)
     grid = fit_grid(s, a.method)
     grid = [f for f in grid if (not a.fits_only or f.fits) and (not a.vendor or f.gpu.vendor == a.vendor)
@@ -428,7 +480,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
 
 def cmd_models(a: argparse.Namespace) -> int:
     needle = a.filter.lower()
-    rows = [m for m in presets.models().values()
+    rows = [m for m in presets.model_entries().values()
             if (not a.family or m.family == a.family.lower()) and presets.matches(m, needle)]
     if a.json:
         print(json.dumps({"models": [{"id": m.id, "name": m.name, "family": m.family, "parameters": m.total_parameters,
@@ -459,6 +511,9 @@ def cmd_gpus(a: argparse.Namespace) -> int:
 
 def cmd_import_config(a: argparse.Namespace) -> int:
     import tomli_w
+
+    from .core.hfconfig import load_config
+    from .core.io import write_atomic
 
     spec = load_config(a.config, a.name or "")
     update: dict[str, Any] = {"source": str(a.config), "parameters": None}
@@ -536,6 +591,7 @@ def validation_markdown(precise, guide) -> str:
 
 
 def cmd_measure(a: argparse.Namespace) -> int:
+    from .core.io import load_scenario
     from .measure import MeasureError, measure
 
     s = load_scenario(a.scenario)
@@ -574,6 +630,22 @@ def run_tui(path: str | None) -> int:
     return run(path)
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The core's errors that are the user's input, not a bug: imported only once one is raised
+    (an ``except`` clause evaluates its classes only when an exception reaches it)."""
+    from .core.formats import FormatError
+    from .core.hfconfig import ConfigImportError
+    from .core.io import ScenarioError
+
+    return ScenarioError, ConfigImportError, FormatError
+
+
+def _validation_error() -> type[Exception]:
+    from pydantic import ValidationError
+
+    return ValidationError
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -583,21 +655,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"vramtui {version('vramtui')}")
             return 0
         if args and args[0] in COMMANDS or args[:1] in (["-h"], ["--help"]):
-            ns = build_parser().parse_args(args)
+            ns = build_parser(args[0]).parse_args(args)
             return HANDLERS[ns.command](ns)
         if len(args) > 1:
             raise UsageError(f"vramtui: expected one scenario file, got {len(args)} arguments; commands: {', '.join(COMMANDS)}")
         return run_tui(args[0] if args else None)
-    except (UsageError, ScenarioError, ConfigImportError, presets.PresetError, FormatError) as exc:
-        print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
-        return EXIT_USAGE
-    except ValidationError as exc:
-        print(f"error: {describe(exc)}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except (UsageError, presets.PresetError) as exc:
+        print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
+        return EXIT_USAGE
+    except _user_errors() as exc:
+        print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
+        return EXIT_USAGE
+    except _validation_error() as exc:
+        from .core.errors import describe
+
+        print(f"error: {describe(exc)}", file=sys.stderr)  # type: ignore[arg-type]
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

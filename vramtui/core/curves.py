@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from .gpuspec import GPUSpec
 from .methods import estimate
-from .presets import GPUSpec
 from .scenario import Scenario
 
 CHART_POINTS = 24

@@ -8,13 +8,13 @@ runtime's behaviour, ``Runtime.gpu_key``): only the limit differs from card to c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from . import constants as K
 from .estimate import Estimate
+from .gpuspec import GPUSpec
 from .methods import estimate
-from .presets import GPUSpec
 from .presets import gpu as gpu_preset
 from .runtimes import runtime
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
@@ -199,12 +199,13 @@ def fit_gpu(scenario: Scenario, gpu: GPUSpec, est: Estimate, needs: _Needs, more
 
 
 def fit_grid(scenario: Scenario, method: str = "precise", gpu_ids: tuple[str, ...] | None = None,
-             est: Estimate | None = None) -> list[GPUFit]:
-    """Fit the scenario on each GPU; ``est`` is the scenario's estimate on its verdict GPU, if the caller has it."""
+             est: Estimate | None = None, gpus: Sequence[GPUSpec] | None = None) -> list[GPUFit]:
+    """Fit the scenario on each GPU: the scenario's, the presets ``gpu_ids``, or the cards ``gpus`` (a
+    machine's own, a synthetic grid); ``est`` is the scenario's estimate on its verdict GPU, if the caller has it."""
     rt = runtime(scenario.workload.runtime)
     spread = rt.multi_gpu_field(scenario)  # tensor_parallel, or pipeline_parallel for layer splits
-    ids = gpu_ids if gpu_ids is not None else scenario.hardware.gpus
-    gpus = [gpu_preset(g) for g in ids]
+    if gpus is None:
+        gpus = [gpu_preset(g) for g in (gpu_ids if gpu_ids is not None else scenario.hardware.gpus)]
     memos: dict[Hashable, dict[tuple, int]] = {}
     kv_block = Setup(scenario, gpus[0]).kv_block if gpus else 1  # the runtime's, whatever the card
     estimates: dict[Hashable, Estimate] = {}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from . import constants as K
 from .formats import LayerLayout, layer_layout
-from .presets import GPUSpec
+from .gpuspec import GPUSpec
 from .scenario import Scenario
 from .setup import Setup
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .estimate import Estimate
+from .gpuspec import GPUSpec
 from .guide import guide_estimate
 from .precise import precise_estimate
-from .presets import GPUSpec
 from .presets import gpu as gpu_preset
 from .scenario import Scenario
 from .setup import Setup

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .presets import GPUSpec
+from .gpuspec import GPUSpec
 from .units import GiB
 
 if TYPE_CHECKING:  # the runtimes import this module's types; the registry is imported when planning

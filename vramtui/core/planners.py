@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .fit import fit_grid
+from .gpuspec import GPUSpec
 from .layer_split import LayerSplit
 from .methods import estimate
 from .plan import Device, Host, Plan, gib
-from .presets import GPUSpec
 from .scenario import MAX_CONTEXT, Scenario
 from .units import fmt_tokens
 

@@ -1,58 +1,77 @@
-"""Model and GPU presets: TOML data validated at load, shipped inside the wheel.
+"""Model and GPU presets: TOML data shipped inside the wheel, each validated when it is first used.
 
 In a wheel the files sit in ``vramtui/presets`` (hatch force-include); in a checkout they sit in the
-repository's ``presets/``. Loading is cached: the data never changes while the process runs.
+repository's ``presets/``. Parsing every TOML file and validating ~115 models and 55 GPUs costs a
+command more than the rest of its work, so ``presets/index.json`` (written by
+``scripts/preset_index.py``) holds what a command needs without them: each model's id, name,
+family, tags, parameter count, context and file, and the GPU table as plain data. A model's file is
+parsed and its entry validated only when that model is used; a GPU entry is validated when that GPU
+is used. This module imports neither pydantic nor the model classes until then.
+
+The index records a CRC of every file it was derived from (the TOML files and ``model.py``, which
+derives the counts and tags). When one differs, as after editing a preset in a checkout, the index
+is rebuilt in memory from the TOML files (the slow path, same results) and tests/test_presets.py
+fails until the index is written again. Everything is cached: the data never changes while the
+process runs.
 """
 
 from __future__ import annotations
 
-import difflib
-import tomllib
+import json
+import zlib
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+if TYPE_CHECKING:
+    from .gpuspec import GPUSpec
+    from .model import ModelSpec
 
-from .model import ModelSpec
-from .units import MiB
+INDEX = "index.json"
+DERIVING_CODE = Path(__file__).resolve().parent / "model.py"  # ModelSpec: the counts and tags in the index
 
-T = TypeVar("T", bound=BaseModel)
+
+_models: dict[str, ModelSpec] = {}  # validated on first use, by id
+_gpus: dict[str, GPUSpec] = {}
 
 
 class PresetError(ValueError):
     """A preset file is malformed, or an id is unknown (the message names the closest id)."""
 
 
-class GPUSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
-    name: str
-    vendor: Literal["nvidia", "amd", "apple", "intel"]
-    memory_mib: int = Field(ge=1)
-    memory_source: str
-    usable_mib: int | None = Field(default=None, ge=1)
-    memory_type: str = ""
-    bandwidth_gbs: float = Field(gt=0)
-    bf16_tflops: float = Field(ge=0)
-    fp16_tflops: float = Field(ge=0)
-    interconnect: str = ""
-    tdp_w: int = Field(ge=0)
-    price_usd: float = Field(ge=0)
-    price_kind: Literal["msrp", "street", "used", "estimate"]
-    price_date: str = Field(pattern=r"^\d{4}-\d{2}$")
-    source: str
-    notes: str = ""
+class Searchable(Protocol):
+    """What the matcher reads: a validated ``ModelSpec`` or an index entry."""
 
     @property
-    def memory_bytes(self) -> int:
-        return self.memory_mib * MiB
-
+    def id(self) -> str: ...
     @property
-    def usable_bytes(self) -> int:
-        """What a model may occupy: the driver's total, or macOS's GPU working-set limit."""
-        return (self.usable_mib or self.memory_mib) * MiB
+    def name(self) -> str: ...
+    @property
+    def family(self) -> str: ...
+    @property
+    def features(self) -> Sequence[str]: ...
+    @property
+    def total_parameters(self) -> int: ...
+
+
+class ModelEntry:
+    """A model preset as the index lists it: enough to list, search and find it, nothing validated."""
+
+    __slots__ = ("id", "name", "family", "features", "total_parameters", "max_position_embeddings", "file", "at")
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.id: str = doc["id"]
+        self.name: str = doc["name"]
+        self.family: str = doc["family"]
+        self.features: list[str] = doc["features"]
+        self.total_parameters: int = doc["parameters"]
+        self.max_position_embeddings: int = doc["context"]
+        self.file: str = doc["file"]  # in presets/models/
+        self.at: int = doc["at"]  # its place in the file's [[models]]
+
+    def __repr__(self) -> str:
+        return f"ModelEntry({self.id!r})"
 
 
 def presets_dir() -> Path:
@@ -63,6 +82,8 @@ def presets_dir() -> Path:
 
 
 def _read(path: Path) -> dict:
+    import tomllib
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
@@ -70,58 +91,183 @@ def _read(path: Path) -> dict:
         raise PresetError(f"{path}: {exc}") from None
 
 
-def _load(paths: list[Path], key: str, cls: type[T], out: dict[str, T]) -> dict[str, T]:
-    """Validate every ``[[key]]`` entry of ``paths`` into ``out``; ids must be unique across files."""
-    for path in paths:
-        for i, entry in enumerate(_read(path).get(key, [])):
-            try:
-                item = cls.model_validate(entry)
-            except ValidationError as exc:
-                raise PresetError(f"{path.name}: {key}[{i}] ({entry.get('id')}): {exc}") from None
-            if item.id in out:  # type: ignore[attr-defined]
-                raise PresetError(f"{path.name}: duplicate id {item.id!r}")  # type: ignore[attr-defined]
-            out[item.id] = item  # type: ignore[attr-defined]
+@cache
+def _doc(name: str) -> dict:
+    """A parsed preset file: ``gpus.toml`` or ``models/NAME.toml``."""
+    return _read(presets_dir() / name)
+
+
+def _sources() -> dict[str, int]:
+    """CRC-32 of every file the index is derived from, by name; a missing file reads as empty."""
+    folder = presets_dir()
+    paths = {f"models/{p.name}": p for p in sorted((folder / "models").glob("*.toml"))}
+    paths["gpus.toml"] = folder / "gpus.toml"
+    paths["model.py"] = DERIVING_CODE
+    out = {}
+    for key, path in paths.items():
+        try:
+            out[key] = zlib.crc32(path.read_bytes())
+        except OSError:
+            out[key] = -1
     return out
 
 
-@cache
-def models() -> dict[str, ModelSpec]:
+def _invalid(where: str, key: str, i: int, entry: Any, exc: Exception) -> PresetError:
+    ident = entry.get("id") if isinstance(entry, dict) else None
+    return PresetError(f"{where}: {key}[{i}] ({ident}): {exc}")
+
+
+def build_index() -> dict[str, Any]:
+    """Parse and validate every preset; the index as ``presets/index.json`` holds it. Raises
+    PresetError for a malformed file or entry and for a duplicate id, like a full load always did."""
+    from pydantic import ValidationError
+
+    from .gpuspec import GPUSpec
+    from .model import ModelSpec
+
     folder = presets_dir() / "models"
-    out = _load(sorted(folder.glob("*.toml")), "models", ModelSpec, {})
-    if not out:
+    models: list[dict[str, Any]] = []
+    specs: dict[str, ModelSpec] = {}
+    for path in sorted(folder.glob("*.toml")):
+        for i, entry in enumerate(_doc(f"models/{path.name}").get("models", [])):
+            try:
+                spec = ModelSpec.model_validate(entry)
+            except ValidationError as exc:
+                raise _invalid(path.name, "models", i, entry, exc) from None
+            if spec.id in specs:
+                raise PresetError(f"{path.name}: duplicate id {spec.id!r}")
+            specs[spec.id] = spec
+            models.append({"id": spec.id, "name": spec.name, "family": spec.family, "features": spec.features,
+                           "parameters": spec.total_parameters, "context": spec.max_position_embeddings,
+                           "file": path.name, "at": i})
+    if not models:
         raise PresetError(f"no model presets found in {folder}")
-    return out
+    gpus: list[dict[str, Any]] = []
+    gpu_specs: dict[str, GPUSpec] = {}
+    for i, entry in enumerate(_doc("gpus.toml").get("gpus", [])):
+        try:
+            gpu_spec = GPUSpec.model_validate(entry)
+        except ValidationError as exc:
+            raise _invalid("gpus.toml", "gpus", i, entry, exc) from None
+        if gpu_spec.id in gpu_specs:
+            raise PresetError(f"gpus.toml: duplicate id {gpu_spec.id!r}")
+        gpu_specs[gpu_spec.id] = gpu_spec
+        gpus.append(entry)
+    for key, spec in specs.items():  # validated now: not again on use
+        _models.setdefault(key, spec)
+    for key, gpu_spec in gpu_specs.items():
+        _gpus.setdefault(key, gpu_spec)
+    return {"sources": _sources(), "models": models, "gpus": gpus}
+
+
+def index_text(index: dict[str, Any]) -> str:
+    """The index file's text: one line per preset, so a change to a preset is a one-line diff."""
+    def items(key: str) -> str:
+        return ",\n".join(f"  {json.dumps(x, ensure_ascii=False)}" for x in index[key])
+
+    sources = ",\n".join(f"  {json.dumps(k)}: {v}" for k, v in sorted(index["sources"].items()))
+    return ('{\n "sources": {\n' + sources + '\n },\n'
+            + ' "models": [\n' + items("models") + '\n ],\n'
+            + ' "gpus": [\n' + items("gpus") + '\n ]\n}\n')
 
 
 @cache
-def gpus() -> dict[str, GPUSpec]:
-    return _load([presets_dir() / "gpus.toml"], "gpus", GPUSpec, {})
+def _index() -> tuple[dict[str, ModelEntry], dict[str, dict[str, Any]]]:
+    """(model entries, raw GPU entries) by id, in file order: from index.json when it matches the
+    files it was built from, else rebuilt from them."""
+    try:
+        doc = json.loads((presets_dir() / INDEX).read_text(encoding="utf-8"))
+        fresh = doc["sources"] == _sources()
+    except (OSError, ValueError, KeyError, TypeError):
+        fresh = False
+    if not fresh:
+        doc = build_index()
+    return {m["id"]: ModelEntry(m) for m in doc["models"]}, {g["id"]: g for g in doc["gpus"]}
+
+
+def model_entries() -> dict[str, ModelEntry]:
+    """Every model preset as the index lists it (what `vramtui models` shows), in file order."""
+    return _index()[0]
+
+
+def gpu_ids() -> tuple[str, ...]:
+    return tuple(_index()[1])
 
 
 def closest(value: str, choices: list[str] | tuple[str, ...]) -> str:
     """A hint naming the nearest valid id, for error messages."""
+    import difflib
+
     near = difflib.get_close_matches(value.lower(), list(choices), n=1, cutoff=0.4)
     return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def model(model_id: str) -> ModelSpec:
-    table = models()
-    if model_id not in table:
-        raise PresetError(f"unknown model {model_id!r}{closest(model_id, list(table))}; `vramtui models` lists them")
-    return table[model_id]
+    """One model preset: its file parsed and its entry validated on first use."""
+    if model_id in _models:
+        return _models[model_id]
+    entries = model_entries()
+    if model_id not in entries:
+        raise PresetError(f"unknown model {model_id!r}{closest(model_id, list(entries))}; `vramtui models` lists them")
+    from pydantic import ValidationError
+
+    from .model import ModelSpec
+
+    e = entries[model_id]
+    entry = _doc(f"models/{e.file}")["models"][e.at]
+    try:
+        spec = ModelSpec.model_validate(entry)
+    except ValidationError as exc:
+        raise _invalid(e.file, "models", e.at, entry, exc) from None
+    _models[model_id] = spec
+    return spec
 
 
 def gpu(gpu_id: str) -> GPUSpec:
-    table = gpus()
+    """One GPU preset, validated on first use."""
+    if gpu_id in _gpus:
+        return _gpus[gpu_id]
+    table = _index()[1]
     if gpu_id not in table:
         raise PresetError(f"unknown GPU {gpu_id!r}{closest(gpu_id, list(table))}; `vramtui gpus` lists them")
-    return table[gpu_id]
+    from pydantic import ValidationError
+
+    from .gpuspec import GPUSpec
+
+    entry = table[gpu_id]
+    try:
+        spec = GPUSpec.model_validate(entry)
+    except ValidationError as exc:
+        raise _invalid("gpus.toml", "gpus", list(table).index(gpu_id), entry, exc) from None
+    _gpus[gpu_id] = spec
+    return spec
 
 
-def matches(spec: ModelSpec, query: str) -> bool:
+@cache
+def models() -> dict[str, ModelSpec]:
+    """Every model preset, validated (the Model screen lists them all)."""
+    return {i: model(i) for i in model_entries()}
+
+
+@cache
+def gpus() -> dict[str, GPUSpec]:
+    """Every GPU preset, validated, in file order."""
+    return {i: gpu(i) for i in gpu_ids()}
+
+
+def matches(spec: Searchable, query: str) -> bool:
     """Every word of the query appears in the id, name, family, features or size ('qwen 7b', 'moe'):
-    the one matcher of the Model screen's filter and `vramtui models`."""
+    the one matcher of the Model screen's filter and `vramtui models` (a ModelSpec or an index entry)."""
     from .units import fmt_count
 
     hay = " ".join([spec.id, spec.name, spec.family, *spec.features, fmt_count(spec.total_parameters)]).lower()
     return all(word in hay for word in query.lower().split())
+
+
+def __getattr__(name: str) -> Any:
+    """``presets.GPUSpec`` as before, imported (with pydantic) only when asked for."""
+    if name == "GPUSpec":
+        from .gpuspec import GPUSpec
+
+        return GPUSpec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,8 +12,8 @@ import math
 
 from . import constants as K
 from .formats import KVFormat, WeightFormat, kv_format, weight_format
+from .gpuspec import GPUSpec
 from .model import ModelSpec, ParamCounts
-from .presets import GPUSpec
 from .recipes import RECIPES, Recipe
 from .runtimes import Runtime, runtime
 from .scenario import Optimizations, Scenario, Workload

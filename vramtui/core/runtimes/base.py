@@ -17,8 +17,8 @@ from ..plan import Flag, Host, Plan, PlanError
 from ..units import MiB
 
 if TYPE_CHECKING:
+    from ..gpuspec import GPUSpec
     from ..layer_split import Placement
-    from ..presets import GPUSpec
     from ..scenario import Scenario
     from ..setup import Setup
 

@@ -19,8 +19,8 @@ from ..units import GiB
 from .base import Finding, Part, Runtime, setting
 
 if TYPE_CHECKING:
+    from ..gpuspec import GPUSpec
     from ..layer_split import Placement
-    from ..presets import GPUSpec
     from ..scenario import Scenario
     from ..setup import Setup
 

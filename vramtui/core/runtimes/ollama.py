@@ -21,8 +21,8 @@ from .base import Part
 from .llamacpp import LlamaCpp
 
 if TYPE_CHECKING:
+    from ..gpuspec import GPUSpec
     from ..layer_split import Placement
-    from ..presets import GPUSpec
     from ..scenario import Scenario
     from ..setup import Setup
 

@@ -20,8 +20,8 @@ from ..units import MiB
 from .base import Part, Runtime
 
 if TYPE_CHECKING:
+    from ..gpuspec import GPUSpec
     from ..layer_split import Placement
-    from ..presets import GPUSpec
     from ..scenario import Scenario
     from ..setup import Setup
 

@@ -30,7 +30,7 @@ class Resolved:
 def model_table(text: str) -> dict[str, str]:
     """The scenario file's ``[model]`` table for what a user typed (nothing is read yet)."""
     text = text.strip()
-    if text in presets.models():
+    if text in presets.model_entries():
         return {"preset": text}
     path = Path(text).expanduser()
     if text.endswith(".gguf"):
@@ -49,7 +49,7 @@ def resolve(text: str, base_dir: Path | None = None) -> Resolved:
     text = text.strip()
     if not text:
         raise SourceError("model: give a preset id, a Hub id (org/name), a model folder or a .gguf file")
-    if text in presets.models():
+    if text in presets.model_entries():
         return Resolved(presets.model(text), "preset", text)
     path = Path(text).expanduser()
     if not path.is_absolute() and base_dir is not None:
