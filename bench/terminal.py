@@ -1,0 +1,84 @@
+"""Start-up as a user meets it: a real terminal (tmux, 120x40), from the command until the numbers
+are on screen, for vramtui and for the minimal Textual app until its table shows.
+
+Each run starts a detached tmux session running the app and polls ``tmux capture-pane`` every few
+milliseconds until the screen holds the app's marker: for vramtui the summary's "GiB per GPU" figure
+with its FITS verdict, for the minimal app its table's first row. Both apps are measured the same
+way, alternating, so the ratio holds on a noisy machine where the milliseconds do not.
+
+Usage: .venv/bin/python bench/terminal.py [runs]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+APPS = {
+    "vramtui": ([PYTHON, "-m", "vramtui.cli"], re.compile(r"\d GiB per GPU.*(FITS|DOES NOT FIT)")),
+    "minimal": ([PYTHON, "-c", "import sys; sys.path.insert(0, 'bench'); from apps import make; make('minimal').run()"],
+                re.compile(r"gpu-0\s")),
+}
+SOCKET = ["tmux", "-L", f"vramtui-bench-{os.getpid()}"]  # a server of our own, kept up by an idle session
+POLL_S = 0.004
+TIMEOUT_S = 20.0
+
+
+def once(name: str) -> float:
+    """Seconds from starting the app in a fresh tmux session until its marker is on screen."""
+    command, marker = APPS[name]
+    session = f"vramtui-bench-{os.getpid()}-{name}"
+    env = {**os.environ, "VRAMTUI_HOME": tempfile.mkdtemp(), "TERM": "xterm-256color"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed app has its bytecode cached
+    shell = shlex.join(command)
+    start = time.perf_counter()
+    subprocess.run([*SOCKET, "new-session", "-d", "-s", session, "-x", "120", "-y", "40", "-c", str(ROOT), shell],
+                   check=True, env=env)
+    try:
+        while time.perf_counter() - start < TIMEOUT_S:
+            screen = subprocess.run([*SOCKET, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+            if marker.search(screen):
+                return time.perf_counter() - start
+            time.sleep(POLL_S)
+        raise TimeoutError(f"{name}: marker not on screen after {TIMEOUT_S:.0f} s:\n{screen}")
+    finally:
+        subprocess.run([*SOCKET, "kill-session", "-t", session], capture_output=True)
+
+
+def measure(runs: int = 7) -> dict[str, float]:
+    """Median milliseconds of each app, one warm-up run of each first (bytecode, disk cache)."""
+    if shutil.which("tmux") is None:
+        raise RuntimeError("tmux is not installed: the terminal start-up figure needs it")
+    subprocess.run([*SOCKET, "new-session", "-d", "-s", "idle", "sleep", "3600"], check=True)
+    try:
+        for name in APPS:
+            once(name)
+        samples: dict[str, list[float]] = {name: [] for name in APPS}
+        for _ in range(runs):
+            for name in APPS:
+                samples[name].append(once(name) * 1000)
+    finally:
+        subprocess.run([*SOCKET, "kill-server"], capture_output=True)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    ms = measure(runs)
+    print(f"terminal start-up (tmux 120x40, until the numbers are on screen), median of {runs}: "
+          f"vramtui {ms['vramtui']:.0f} ms, minimal Textual app {ms['minimal']:.0f} ms, "
+          f"ratio {ms['vramtui'] / ms['minimal']:.2f}x (target <= 1.25x)")
+
+
+if __name__ == "__main__":
+    main()
