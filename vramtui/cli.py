@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -648,10 +647,6 @@ def _validation_error() -> type[Exception]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # pydantic looks for plugins (observability hooks) among every installed distribution's entry points
-    # before its first model is built: ~25 ms of a CLI answer. vramtui uses none; a user can still set
-    # PYDANTIC_DISABLE_PLUGINS to something else. (pydantic/plugin/_loader.py)
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args[:1] in (["--version"], ["-V"]):
