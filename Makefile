@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-explore test-measure bench screenshots clean
+.PHONY: run test test-explore test-measure trace bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ $(MEASURE_STAMP): $(STAMP)
 
 test-measure: $(MEASURE_STAMP)
 	$(BIN)/python -m pytest -m measure $(PYTEST_ARGS)
+
+# What PyTorch saves and allocates in a training step of small models, on the CPU: the source of the
+# estimator's activation and optimizer constants (validation/traces/cpu-trace.json, tests/test_traces.py).
+trace: $(MEASURE_STAMP)
+	$(BIN)/python scripts/trace_memory.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -208,12 +208,19 @@ def training_activations(setup: Setup) -> Activations:
     tokens = w.batch_size * w.context_length
     scale = setup.act_bytes / 2
     flash = setup.flash_attention
-    # HF Llama-style layer, bf16, sdpa: saved bytes per token (allocator trace of transformers' layer)
-    per_tok = 20 * h + (8 if m.mlp_gated else 4) * inter + 4 * kv + 4 * heads + 8 + 4 * router
+    # HF Llama-style layer in bf16 with SDPA: the bytes per token autograd saves for backward, exactly as
+    # scripts/trace_memory.py records them (validation/traces/cpu-trace.json; tests/test_traces.py): the
+    # fp32 residual inputs and rstd of both norms, their bf16 casts and outputs, q/k/v after RoPE, the
+    # attention output and its fp32 log-sum-exp per head, the MLP's gate/up/act products
+    per_tok = 16 * h + 4 * qd + (8 if m.mlp_gated else 4) * inter + 4 * kv + 4 * heads + 8 + 4 * router
+    if not setup.flash_attention:
+        # eager attention saves K and V repeated to every query head and no log-sum-exp (same trace)
+        per_tok += 4 * (qd - kv) - 4 * heads
     if w.mode in ("lora", "qlora"):
-        # frozen matrices need no saved input: drop the normed inputs of q/k/v and of the MLP,
-        # o_proj's input and down_proj's input; add peft's fp32 copy of each adapted input
-        per_tok -= 4 * h + 2 * qd + 2 * inter
+        # frozen matrices and norms save nothing for their own weights (same trace, r and targets
+        # varied): 8 B x hidden and 2 B x MLP width less per token; peft adds an fp32 copy of each
+        # adapted matrix's input and its rank-r product
+        per_tok -= 8 * h + 2 * inter
         per_tok += sum(4 * i + 4 * o.lora_rank for i, _ in lora_matrices(setup))
     per_tok = int(per_tok * scale)
     seq2 = 0 if flash else w.batch_size * heads * w.context_length ** 2
@@ -239,23 +246,23 @@ def training_activations(setup: Setup) -> Activations:
         # full recomputation stores each layer's input, 2 B x h per token (Table 2's "sbh(2)"),
         # and rebuilds one layer's activations at a time
         stored = layers * tokens * 2 * h * scale / (tp if split_all else 1)
-        transient = tokens * layer_tok + seq2 * K.EAGER_SCORE_BYTES / tp
+        transient = tokens * layer_tok + seq2 * K.EAGER_TRAIN_SCORE_BYTES / tp
         f_stored = q(layers, "layers") * q(tokens, "tokens") * q(h, "hidden") * q(setup.act_bytes, "B")
         if split_all:
             f_stored = on_one(f_stored)
         f = f_stored + q(tokens, "tokens") * f_tok
         if not flash:
-            f = f + on_one(f_seq2 * q(K.EAGER_SCORE_BYTES, "B scores"))
+            f = f + on_one(f_seq2 * q(K.EAGER_TRAIN_SCORE_BYTES, "B scores"))
         comments.append("checkpointing keeps each layer's input and recomputes one layer at a time")
     else:
         stored = layers * (tokens * layer_tok + seq2 * K.EAGER_SAVED_SCORE_BYTES / tp)
-        transient = seq2 * (K.EAGER_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES) / tp
+        transient = seq2 * (K.EAGER_TRAIN_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES) / tp
         f_layer = q(tokens, "tokens") * f_tok
         if not flash:
             f_layer = f_layer + on_one(f_seq2 * q(K.EAGER_SAVED_SCORE_BYTES, "B saved scores"))
         f = q(layers, "layers") * f_layer
         if not flash:
-            f = f + on_one(f_seq2 * q(K.EAGER_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES, "B transient scores"))
+            f = f + on_one(f_seq2 * q(K.EAGER_TRAIN_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES, "B transient scores"))
         comments.append("what every layer saves for backward")
     if tp > 1 and not split_all:
         comments.append("norm and block inputs are kept whole on every GPU without sequence parallelism")

@@ -29,11 +29,15 @@ LLAMACPP_NOFA_HIDDEN = 4
 # = 1024 sequences × vocab × 15.45 / 15.24 B; ~4 fp32 copies of the logits (logits, probabilities,
 # log-probabilities, a sort buffer) less in-place reuse.
 VLLM_SAMPLER_BYTES_PER_LOGIT = 15.35
-# Eager (non-flash) attention: bf16 scores plus two fp32 softmax tensors for the layer being computed
-# (DESIGN.md, allocator trace of transformers' eager_attention_forward): 10 B per score.
-EAGER_SCORE_BYTES = 10
-# Of those, backward keeps the fp32 softmax output and its bf16 cast per layer: 6 B per score.
+# Eager (non-flash) attention, in bytes per attention score (batch x heads x seq^2), from
+# scripts/trace_memory.py (validation/traces/cpu-trace.json, "eager_score_bytes"; tests/test_traces.py):
+# without gradients (inference) one layer's scores, their softmax in fp32 and its bf16 cast coexist at the
+# layer's peak: 10.5 B;
+EAGER_SCORE_BYTES = 10.5
+# in training each layer keeps the fp32 softmax output and its bf16 cast for backward: 6 B ("saved");
 EAGER_SAVED_SCORE_BYTES = 6
+# and the layer being computed or differentiated holds those and ~1 B more at the step's peak (6.9 B).
+EAGER_TRAIN_SCORE_BYTES = 7
 # Tensor parallelism in training splits a layer's saved activations over the t GPUs except the layer
 # norms' inputs, the attention and MLP blocks' inputs and the dropout masks, which every GPU keeps
 # whole: 10 B per token per layer in 16 bit (Korthikanti et al. 2022, "Reducing Activation Recomputation
@@ -44,8 +48,11 @@ EAGER_SAVED_SCORE_BYTES = 6
 TP_REPLICATED_ACT_BYTES = 10
 # Loss: how many bytes per logit (token × vocabulary entry) the cross-entropy holds at its peak.
 # fp32-logits: transformers' own loss (labels passed to the model) upcasts the logits: the fp32 logits,
-#   the log-probabilities and their gradient, ~3 × 4 B (DESIGN.md's trace: 11.7 GiB for Llama-3-8B at
-#   4 × 2048 tokens = 3 × 4·8192·128256 B).
+#   the log-probabilities and their gradient, 3 × 4 B. scripts/trace_memory.py on transformers 5.24
+#   measures 14 B per logit at the peak ("loss_bytes_per_logit_with_one_layer", 14.4 with one layer's
+#   per-token bytes): that version also keeps the bf16 logits referenced by the model's output while
+#   the loss upcasts them. The published PEFT runs (transformers 4.5x, validation/points/training.toml)
+#   are already 4-7 % over with 12 B, so 12 stays until a GPU run of that version says otherwise.
 # bf16-logits: a loss computed outside the model on the bf16 logits (nn.CrossEntropyLoss(logits, ...)):
 #   the same three tensors in bf16, 3 × 2 B.
 # chunked: a fused linear + cross-entropy (Liger-Kernel's LigerFusedLinearCrossEntropy, Unsloth's) never
@@ -69,9 +76,12 @@ OPTIMIZER_STATE_BYTES = {
     "sgd-momentum": {"fp32": 4, "pure": 2},
     "lion": {"fp32": 4, "pure": 2},
 }
-# torch.optim's default foreach implementation allocates a temporary the size of one state during
-# step() (DESIGN.md allocator trace); DeepSpeed's fused optimisers (ZeRO >= 1) do not.
-FOREACH_TEMP_STATES = {"adamw": 1, "adamw-8bit": 0, "adafactor": 0, "sgd": 0, "sgd-momentum": 1, "lion": 1}
+# torch.optim's default foreach implementation: AdamW's step allocates a temporary the size of one
+# state (4 B per fp32 parameter), SGD with momentum updates its buffer in place and allocates none
+# (scripts/trace_memory.py, "optimizer_temporary_bytes_per_param": adamw 4.0, sgd-momentum 0.0);
+# Lion (lion-pytorch's update: sign of an interpolation) one, as AdamW; DeepSpeed's fused optimisers
+# (ZeRO >= 1) none.
+FOREACH_TEMP_STATES = {"adamw": 1, "adamw-8bit": 0, "adafactor": 0, "sgd": 0, "sgd-momentum": 0, "lion": 1}
 # ZeRO-3 gathers the next layers' parameters ahead of use (stage3_prefetch_bucket_size ~ a layer).
 ZERO3_PREFETCH_LAYERS = 2
 
