@@ -182,8 +182,8 @@ def test_lora_adapters_count_rank_times_in_plus_out():
 
 def test_qlora_uses_a_4_bit_base():
     lora = estimate(make("llama-3.1-8b", mode="lora"))
-    qlora = estimate(make("llama-3.1-8b", mode="qlora", weights="nf4-dq"))
-    assert qlora.per_gpu["weights"] < lora.per_gpu["weights"] / 2.5
+    qlora = estimate(make("llama-3.1-8b", mode="qlora", weights="nf4-dq", kbit_upcast=False))
+    assert qlora.per_gpu["weights"] < lora.per_gpu["weights"] / 2.5  # fp32 embeddings aside (test_training_knobs)
     assert qlora.per_gpu["optimizer_states"] > 0
 
 

@@ -102,7 +102,7 @@ def test_training_plan_finds_the_fewest_gpus_and_writes_peft_trl_and_deepspeed()
     assert f"--num_processes {many.details['data_parallel']}" in many.command
     assert f'"stage": {many.details["zero_stage"]}' in many.files["ds_config.json"]
     assert 'deepspeed="ds_config.json"' in many.files["train.py"]
-    qlora = plan(make("llama-3.1-8b", mode="qlora", weights="nf4-dq"), [gpu("rtx-4090")])
+    qlora = plan(make("llama-3.1-8b", mode="qlora", weights="nf4-dq", context_length=2048), [gpu("rtx-4090")])
     assert "BitsAndBytesConfig(load_in_4bit=True" in qlora.files["train.py"] and "LoraConfig(" in qlora.files["train.py"]
     assert "gradient_checkpointing=True" in qlora.files["train.py"] and "ds_config.json" not in qlora.files
 

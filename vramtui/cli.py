@@ -94,6 +94,9 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu-offload", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--sequence-parallel", action=argparse.BooleanOptionalAction, default=None,
                    help="training with --tp > 1: split the norms' activations along the sequence too")
+    p.add_argument("--kbit-upcast", action=argparse.BooleanOptionalAction, default=None,
+                   help="QLoRA: PEFT's prepare_model_for_kbit_training keeps embeddings, lm_head and norms in fp32 "
+                        "(default: the runtime's way)")
     p.add_argument("--gpus", help="comma-separated GPU ids (see `vramtui gpus`)")
     p.add_argument("--method", choices=("precise", "guide"), default="precise")
     p.add_argument("--unit", choices=("GiB", "GB"), default="GiB")
@@ -219,7 +222,8 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
     for flag, key in (("lora_rank", "lora_rank"), ("optimizer", "optimizer"), ("loss", "loss"), ("zero", "zero_stage"),
                       ("tp", "tensor_parallel"), ("pp", "pipeline_parallel"), ("dp", "data_parallel"),
                       ("flash_attention", "flash_attention"), ("checkpointing", "gradient_checkpointing"),
-                      ("cpu_offload", "cpu_offload"), ("sequence_parallel", "sequence_parallel")):
+                      ("cpu_offload", "cpu_offload"), ("sequence_parallel", "sequence_parallel"),
+                      ("kbit_upcast", "kbit_upcast")):
         if getattr(a, flag) is not None:
             o[key] = getattr(a, flag)
     if a.lora_targets:
@@ -233,7 +237,7 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
 FIELD_FLAGS = {"recipe": "recipe", "gpu_memory_utilization": "gpu_memory_utilization", "lora_rank": "lora_rank",
                "lora_targets": "lora_targets", "optimizer": "optimizer", "loss": "loss", "zero": "zero_stage",
                "dp": "data_parallel", "checkpointing": "gradient_checkpointing", "cpu_offload": "cpu_offload",
-               "sequence_parallel": "sequence_parallel"}
+               "sequence_parallel": "sequence_parallel", "kbit_upcast": "kbit_upcast"}
 
 
 def _unused_flags(a: argparse.Namespace, s: Scenario) -> list[str]:

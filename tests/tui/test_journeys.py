@@ -408,3 +408,29 @@ async def test_the_palette_lists_each_command_once(word):
         titles = [str(options.get_option_at_index(i).prompt).split("\n")[0] for i in range(options.option_count)]
         firsts = [t for t in titles if t.lower().startswith(word) or t.lower().startswith("keys")]
         assert len(firsts) == 1, titles
+
+
+async def test_qlora_fp32_upcast_is_shown_on_by_default_and_can_be_turned_off_and_saved():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await tab_to(pilot, "mode")
+        await pilot.press("enter", "down", "down", "enter")  # inference -> qlora
+        await pilot.pause()
+        assert app.scenario.workload.mode == "qlora"
+        await pilot.press("f4")
+        await pilot.pause()
+        box = app.screen.query_one("#kbit_upcast")
+        assert box.value and not box.disabled
+        assert "by default" in str(row_of(box).query_one(".field-note").content)
+        before = app.result.precise.per_gpu["weights"]
+        await tab_to(pilot, "kbit_upcast")
+        await pilot.press("space")
+        await pilot.pause()
+        assert app.scenario.optimizations.kbit_upcast is False and app.result.precise.per_gpu["weights"] < before
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press(*"no-upcast", "enter")
+        await pilot.pause()
+    saved = tomllib.loads((scenarios_dir() / "no-upcast.toml").read_text())
+    assert saved["optimizations"]["kbit_upcast"] is False

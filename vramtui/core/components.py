@@ -97,6 +97,13 @@ def weights(setup: Setup) -> Weights:
         else:
             f = q(c.total, "params") * Term(bits, f"{bits:.4f} bits") / q(8, "bits per B")
             comments.append(f"{fmt.label}, scales and 16-bit tensors included")
+        if setup.kbit_fp32:  # prepare_model_for_kbit_training: every unquantized tensor in fp32
+            unquantized = c.total - c.linear
+            extra_b = 4 - (fmt.other_bits if fmt.kind == "quant" else 16) / 8
+            total += int(unquantized * extra_b)
+            emb, head = c.embedding * 4, c.lm_head * 4
+            f = f + q(unquantized, "unquantized params") * q(extra_b, "B more in fp32")
+            comments.append("PEFT's prepare_model_for_kbit_training keeps embeddings, lm_head and norms in fp32")
         if fmt.id != w.weights:
             comments.append(f"{setup.runtime.label} loads {w.weights} as {fmt.id}")
         if not setup.training:
@@ -245,9 +252,11 @@ def training_activations(setup: Setup) -> Activations:
     if setup.gradient_checkpointing:
         # full recomputation stores each layer's input, 2 B x h per token (Table 2's "sbh(2)"),
         # and rebuilds one layer's activations at a time
-        stored = layers * tokens * 2 * h * scale / (tp if split_all else 1)
+        # QLoRA with the fp32 upcast: the embeddings' fp32 output makes the residual stream fp32
+        input_b = 4 if setup.kbit_fp32 else setup.act_bytes
+        stored = layers * tokens * h * input_b / (tp if split_all else 1)
         transient = tokens * layer_tok + seq2 * K.EAGER_TRAIN_SCORE_BYTES / tp
-        f_stored = q(layers, "layers") * q(tokens, "tokens") * q(h, "hidden") * q(setup.act_bytes, "B")
+        f_stored = q(layers, "layers") * q(tokens, "tokens") * q(h, "hidden") * q(input_b, "B")
         if split_all:
             f_stored = on_one(f_stored)
         f = f_stored + q(tokens, "tokens") * f_tok
@@ -267,6 +276,9 @@ def training_activations(setup: Setup) -> Activations:
     if tp > 1 and not split_all:
         comments.append("norm and block inputs are kept whole on every GPU without sequence parallelism")
     per_logit = K.LOSS_LOGIT_BYTES[o.loss]
+    if setup.kbit_fp32 and o.loss != "chunked":  # an fp32 lm_head gives fp32 logits, whatever the loss does
+        per_logit = max(per_logit, K.LOSS_LOGIT_BYTES["fp32-logits"])
+        comments.append("the fp32 lm_head of prepare_model_for_kbit_training makes the logits fp32")
     if o.loss == "chunked":
         chunk = 1 << max(0, math.ceil(tokens / math.ceil(m.vocab_size / h)) - 1).bit_length()
         loss_tokens = min(tokens, chunk)

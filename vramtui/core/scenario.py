@@ -136,6 +136,9 @@ class Optimizations(BaseModel):
     lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
     zero_stage: int = Field(default=0, ge=0, le=3)
     cpu_offload: bool = False
+    # QLoRA: PEFT's prepare_model_for_kbit_training casts every tensor left unquantized (embeddings,
+    # lm_head, norms) to fp32, so the residual stream and the logits are fp32 too; unset: the runtime's way
+    kbit_upcast: bool | None = None
     tensor_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     # training with TP > 1: also split the layer norms' and dropouts' activations along the sequence
     # (Megatron's --sequence-parallel; Korthikanti et al. 2022). Off is the larger, safer figure.

@@ -22,7 +22,7 @@ from .scenario import Optimizations, Scenario, Workload
 class Setup:
     __slots__ = ("s", "gpu", "runtime", "spec", "counts", "w", "o", "weight_format", "kv_format", "recipe",
                  "flash", "checkpointing", "training", "tp", "pp", "dp", "zero", "stage_layers", "layer_share",
-                 "kv_block", "kv_tokens")
+                 "kv_block", "kv_tokens", "upcast")
 
     def __init__(self, s: Scenario, gpu: GPUSpec) -> None:
         self.s, self.gpu = s, gpu
@@ -39,6 +39,7 @@ class Setup:
         self.flash = _resolved(self.o.flash_attention, self.runtime.flash_attention_default(s))
         self.checkpointing = _resolved(self.o.gradient_checkpointing, self.runtime.checkpointing_default(s))
         self.training = self.w.mode != "inference"
+        self.upcast = _resolved(self.o.kbit_upcast, self.runtime.kbit_upcast_default(s))
         self.tp, self.pp, self.dp = self.o.tensor_parallel, self.o.pipeline_parallel, self.o.data_parallel
         self.zero = self.o.zero_stage if (self.training and self.dp > 1) else 0
         layers = self.spec.num_hidden_layers
@@ -56,6 +57,7 @@ class Setup:
             "weights_in_memory": self.weight_format.id,
             "flash_attention": {"value": self.flash[0], "why": self.flash[1]},
             "gradient_checkpointing": {"value": self.checkpointing[0], "why": self.checkpointing[1]},
+            "kbit_upcast": {"value": self.kbit_fp32, "why": self.upcast[1]} if self.w.mode == "qlora" else None,
             "memory_share": None if share is None else {"value": share[0], "why": share[1]},
             "kv_tokens_per_sequence": self.kv_tokens,
             "zero_stage": self.zero,
@@ -68,6 +70,11 @@ class Setup:
     @property
     def gradient_checkpointing(self) -> bool:
         return self.checkpointing[0]
+
+    @property
+    def kbit_fp32(self) -> bool:
+        """QLoRA with the unquantized tensors (embeddings, lm_head, norms) and so the residual in fp32."""
+        return self.w.mode == "qlora" and self.upcast[0]
 
     @property
     def act_bytes(self) -> int:

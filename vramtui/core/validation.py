@@ -237,8 +237,9 @@ def _planned(kind: str, point: Point, s: Scenario) -> float | None:
     return sum(d.parts.get(part, 0) for d in p.devices)
 
 
-def compare(point: Point, method: str = "precise") -> PointResult:
-    s = point.scenario()
+def compare(point: Point, method: str = "precise", scenario: Scenario | None = None) -> PointResult:
+    """The point against the estimate of its setup (or of ``scenario``: the setup with a knob changed)."""
+    s = scenario or point.scenario()
     e = estimate(s, method)
     result = PointResult(point, method)
     values = point.measured.model_dump(exclude_none=True)

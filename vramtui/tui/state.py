@@ -61,7 +61,8 @@ def compute(scenario: Scenario, method: str) -> Result:
     gpu = presets.gpu(scenario.hardware.verdict_gpu)
     both = {m: estimate(scenario, m, gpu) for m in METHOD_IDS}
     setup = Setup(scenario, gpu)
-    defaults: dict[str, tuple[object, str]] = {"flash_attention": setup.flash, "gradient_checkpointing": setup.checkpointing}
+    defaults: dict[str, tuple[object, str]] = {"flash_attention": setup.flash, "gradient_checkpointing": setup.checkpointing,
+                                               "kbit_upcast": (setup.kbit_fp32, setup.upcast[1])}
     share = setup.runtime.memory_share(scenario, gpu)
     if share is not None:
         defaults["gpu_memory_utilization"] = share

@@ -115,6 +115,10 @@ class Runtime:
     def checkpointing_default(self, s: Scenario) -> tuple[bool, str]:
         return False, "off unless asked for"
 
+    def kbit_upcast_default(self, s: Scenario) -> tuple[bool, str]:
+        """(on?, why) for QLoRA's fp32 upcast of the unquantized tensors when the scenario leaves it unset."""
+        return False, "only PEFT's QLoRA path does it"
+
     def memory_share(self, s: Scenario, gpu: GPUSpec) -> tuple[float, str] | None:
         """The share of the card it pre-allocates (gpu_memory_utilization / mem_fraction_static), if any."""
         return None

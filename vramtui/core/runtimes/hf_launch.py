@@ -80,6 +80,12 @@ def training(s: Scenario, n: Mapping[str, Any]) -> tuple[str, tuple[Flag, ...], 
               f'    "{repo}",', f"    dtype={_dtype(s)},"]
     lines += _quant(s, flags)
     lines.append(")")
+    if w.mode == "qlora":
+        up = Setup(s, gpu_preset(s.hardware.verdict_gpu))
+        flags.append(Flag("prepare_model_for_kbit_training", "on" if up.kbit_fp32 else "off",
+                          "SFTTrainer calls it for a 4-bit model: embeddings, lm_head and norms in fp32" if up.kbit_fp32
+                          else "the scenario keeps them in 16 bit: a training loop of your own that skips "
+                               "prepare_model_for_kbit_training (SFTTrainer calls it)"))
     if lora:
         targets = list(o.lora_targets)
         flags.append(Flag("LoraConfig", f"r={o.lora_rank}, target_modules={targets}", "the scenario's LoRA rank and targets"))

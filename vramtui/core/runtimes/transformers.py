@@ -76,6 +76,11 @@ class Transformers(Runtime):
             return True, "PEFT's prepare_model_for_kbit_training enables it for QLoRA"
         return False, "transformers' Trainer enables it only when asked (gradient_checkpointing=False)"
 
+    def kbit_upcast_default(self, s: Scenario) -> tuple[bool, str]:
+        # peft/utils/other.py, prepare_model_for_kbit_training: "cast all non INT8 parameters to fp32";
+        # TRL's SFTTrainer calls it for a model loaded in 4 or 8 bit (trl/trainer/sft_trainer.py)
+        return True, "PEFT's prepare_model_for_kbit_training (which TRL's SFTTrainer calls) casts them to fp32"
+
     def multi_gpu_field(self, s: Scenario) -> str:
         # inference and QLoRA on several GPUs spread whole layers (from_pretrained(device_map="auto"));
         # bitsandbytes has no TP plan; LoRA and full fine-tuning shard layers with tensor parallelism

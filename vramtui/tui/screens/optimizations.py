@@ -17,8 +17,8 @@ from .base import VramScreen
 
 INT_FIELDS = ("lora_rank", "tensor_parallel", "pipeline_parallel", "data_parallel")
 # what the core says applies (core/fields.py), in screen order
-APPLIES = ("gradient_checkpointing", "optimizer", "loss", "lora_rank", "lora_targets", "zero_stage", "cpu_offload",
-           "tensor_parallel", "data_parallel", "sequence_parallel")
+APPLIES = ("gradient_checkpointing", "optimizer", "loss", "lora_rank", "lora_targets", "kbit_upcast", "zero_stage",
+           "cpu_offload", "tensor_parallel", "data_parallel", "sequence_parallel")
 
 
 class OptimizationsScreen(VramScreen):
@@ -40,6 +40,8 @@ class OptimizationsScreen(VramScreen):
         yield FieldRow("LoRA rank", Input(str(o.lora_rank), id="lora_rank", placeholder="16"), "Adapter rank r: r·(in+out) params per matrix")
         yield FieldRow("LoRA targets", SelectionList[str](*[(t, t, t in o.lora_targets) for t in LORA_TARGETS], id="lora_targets"),
                        "Matrices that get adapters (space toggles)")
+        yield FieldRow("QLoRA fp32 upcast", OnOff(bool(o.kbit_upcast), id="kbit_upcast"),
+                       "prepare_model_for_kbit_training: embeddings, lm_head and norms in fp32, so the residual and logits too")
         yield FieldRow("ZeRO stage", Choice([(f"ZeRO-{z}" if z else "off", z) for z in range(4)], o.zero_stage, id="zero_stage"),
                        "1: shard optimizer states, 2: + gradients, 3: + weights, over data-parallel GPUs")
         yield FieldRow("CPU offload", OnOff(o.cpu_offload, id="cpu_offload"), "ZeRO-Offload: optimizer states in host RAM")
@@ -58,7 +60,7 @@ class OptimizationsScreen(VramScreen):
         o = s.optimizations
         for name in ("cpu_offload", "sequence_parallel"):
             set_quietly(self.query_one(f"#{name}", Checkbox), getattr(o, name))
-        for name in ("flash_attention", "gradient_checkpointing"):  # may be left to the runtime
+        for name in ("flash_attention", "gradient_checkpointing", "kbit_upcast"):  # may be left to the runtime
             value, why = result.defaults[name]
             set_quietly(self.query_one(f"#{name}", Checkbox), bool(value))
             self.row(name).set_hint(f"{'on' if value else 'off'} by default: {why}" if getattr(o, name) is None else None)

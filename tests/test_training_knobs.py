@@ -1,0 +1,56 @@
+"""Training knobs people use, each checked against a published measurement or the tracer.
+
+QLoRA's fp32 upcast (PEFT's prepare_model_for_kbit_training): the universal-llm-trainer runs quote it
+in their notes (embeddings, lm_head and norms cast to fp32); the estimate with the upcast must be
+closer to each of them than without, and its median within the training target.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from vramtui.cli import main
+from vramtui.core.methods import estimate
+from vramtui.core.validation import compare, load_points
+
+from .builders import make
+
+
+def _qlora_points():
+    return [p for p in load_points() if p.mode == "qlora" and "prepare_model_for_kbit_training" in p.notes]
+
+
+def test_the_kbit_upcast_brings_the_published_qlora_runs_closer():
+    points = _qlora_points()
+    assert len(points) >= 4 and len({p.model for p in points}) >= 4
+    on, off = [], []
+    for p in points:
+        s = p.scenario()
+        without = s.model_copy(update={"optimizations": s.optimizations.model_copy(update={"kbit_upcast": False})})
+        on.append(abs(compare(p).total.error))
+        off.append(abs(compare(p, scenario=without).total.error))
+    assert statistics.median(on) <= 0.08 < statistics.median(off)
+    assert sum(a < b for a, b in zip(on, off, strict=True)) >= len(points) - 1  # Gemma 7B was over already
+
+
+def test_the_upcast_adds_fp32_embeddings_lm_head_and_norms_and_an_fp32_residual():
+    base = dict(mode="qlora", weights="nf4", gradient_checkpointing=True, batch_size=2, context_length=4096)
+    on, off = (estimate(make("llama-3.1-8b", **base, kbit_upcast=v), "precise") for v in (True, False))
+    c = make("llama-3.1-8b").model.spec.counts()
+    assert on.per_gpu["weights"] - off.per_gpu["weights"] == (c.total - c.linear) * 2  # 2 B more each
+    # checkpointed layer inputs in fp32: 2 B more per hidden element, 32 layers x 8,192 tokens
+    assert on.saved_activations_per_gpu - off.saved_activations_per_gpu == 32 * 8192 * 4096 * 2
+    assert "prepare_model_for_kbit_training" in on.why["weights"]
+
+
+def test_the_cli_flag_and_the_runtime_default(capsys):
+    import json
+
+    assert main(["estimate", "--model", "llama-3.1-8b", "--mode", "qlora", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["resolved"]["kbit_upcast"]["value"] is True and "prepare_model_for_kbit_training" in d["resolved"]["kbit_upcast"]["why"]
+    assert main(["estimate", "--model", "llama-3.1-8b", "--mode", "qlora", "--no-kbit-upcast", "--json"]) == 0
+    off = json.loads(capsys.readouterr().out)
+    assert off["resolved"]["kbit_upcast"]["value"] is False and off["per_gpu_bytes"] < d["per_gpu_bytes"]
+    assert main(["estimate", "--model", "llama-3.1-8b", "--kbit-upcast"]) == 0  # inference: said, not applied
+    assert "QLoRA only" in capsys.readouterr().err
