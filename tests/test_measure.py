@@ -97,3 +97,72 @@ def test_the_gpu_grid_is_buildable():
         assert sum(p.numel() for p in built.parameters()) == model_spec.total_parameters
     assert grid_module.gpu_preset("NVIDIA H100 80GB HBM3") == "h100-80gb"
     assert grid_module.gpu_preset("NVIDIA GeForce RTX 4090") == "rtx-4090"
+
+
+def _tiny(tmp_path, **opts):
+    from vramtui.core.io import load_scenario
+
+    path = tmp_path / "t.toml"
+    text = TINY.format(mode=opts.pop("mode", "full"), ckpt="false")
+    work = {k: v for k, v in opts.items() if k in ("recipe",)}
+    rest = {k: v for k, v in opts.items() if k not in work}
+    text = text.replace("[optimizations]\n", "".join(f'{k} = "{v}"\n' for k, v in work.items()) + "[optimizations]\n")
+    text += "".join(f'{k} = "{v}"\n' for k, v in rest.items())
+    path.write_text(text)
+    return load_scenario(path)
+
+
+@pytest.mark.parametrize(("recipe", "params", "master", "autocast"), [
+    ("fp32", "float32", None, "off"), ("amp", "float32", None, "bf16"),
+    ("bf16-mixed", "bfloat16", "float32", "off"), ("bf16-pure", "bfloat16", None, "off")])
+def test_the_training_run_is_the_scenarios_recipe(tmp_path, recipe, params, master, autocast):
+    """Issue 12: measure compared bf16-mixed estimates with a pure-bf16 run and amp with plain fp32."""
+    import torch
+    import transformers
+
+    from vramtui.core.presets import gpu
+    from vramtui.core.setup import Setup
+    from vramtui.measure import Trainer, hf_config, training_plan
+
+    s = _tiny(tmp_path, recipe=recipe)
+    plan = training_plan(s, torch, "cpu")
+    model = transformers.AutoModelForCausalLM.from_config(hf_config(s.model.spec, transformers),
+                                                          dtype=getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[plan.param_dtype]))
+    trainer = Trainer(torch, model, s, Setup(s, gpu(s.hardware.verdict_gpu)), plan)
+    assert {str(p.dtype).removeprefix("torch.") for p in trainer.params} == {params}
+    updated = trainer.optimizer.param_groups[0]["params"]
+    assert {str(p.dtype).removeprefix("torch.") for p in updated} == {master or params}  # fp32 masters get the step
+    assert plan.describe()["autocast"] == autocast
+    before = [p.detach().clone() for p in trainer.params]
+    trainer.run(torch.randint(0, 512, (2, 16)), steps=1)
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.params, strict=True))  # the step reached the model
+
+
+@pytest.mark.parametrize(("optimizer", "cls", "momentum"), [
+    ("adamw", "AdamW", None), ("sgd", "SGD", 0), ("sgd-momentum", "SGD", 0.9), ("adafactor", "Adafactor", None)])
+def test_the_training_run_uses_the_scenarios_optimizer(tmp_path, optimizer, cls, momentum):
+    import torch
+    import transformers
+
+    from vramtui.core.presets import gpu
+    from vramtui.core.setup import Setup
+    from vramtui.measure import Trainer, hf_config, training_plan
+
+    s = _tiny(tmp_path, optimizer=optimizer)
+    plan = training_plan(s, torch, "cpu")
+    model = transformers.AutoModelForCausalLM.from_config(hf_config(s.model.spec, transformers))
+    trainer = Trainer(torch, model, s, Setup(s, gpu(s.hardware.verdict_gpu)), plan)
+    assert type(trainer.optimizer).__name__ == cls
+    if momentum is not None:
+        assert trainer.optimizer.defaults["momentum"] == momentum
+
+
+@pytest.mark.parametrize(("option", "needle"), [
+    ({"optimizer": "adamw-8bit"}, "adamw-8bit"), ({"optimizer": "lion"}, "lion"), ({"loss": "chunked"}, "chunked")])
+def test_what_cannot_run_here_is_refused_in_one_line_not_swapped(tmp_path, capsys, option, needle):
+    s_path = tmp_path / "r.toml"
+    key, value = next(iter(option.items()))
+    s_path.write_text(TINY.format(mode="full", ckpt="false") + f'{key} = "{value}"\n')
+    assert main(["measure", str(s_path), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and needle in err and err.count("\n") == 1

@@ -607,6 +607,8 @@ def cmd_measure(a: argparse.Namespace) -> int:
         print(json.dumps(m.to_json()))
         return 0
     print(f"{s.summary}  on {m.device} in {m.seconds:.1f} s")
+    if m.ran:
+        print("ran: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in m.ran.items()))
     est = m.estimate
     if m.device == "cuda":
         # measure() sets all three on a CUDA run
