@@ -54,3 +54,29 @@ def test_the_cli_flag_and_the_runtime_default(capsys):
     assert off["resolved"]["kbit_upcast"]["value"] is False and off["per_gpu_bytes"] < d["per_gpu_bytes"]
     assert main(["estimate", "--model", "llama-3.1-8b", "--kbit-upcast"]) == 0  # inference: said, not applied
     assert "QLoRA only" in capsys.readouterr().err
+
+
+def test_zero3_gathers_the_running_layer_and_deepspeeds_default_prefetch():
+    """DeepSpeed's defaults: prefetch 5e7 elements beyond the running layer, at most 1e9 live."""
+    from vramtui.core import constants as K
+    from vramtui.core.plan import plan
+    from vramtui.core.presets import gpu
+
+    lives = {}
+    for model, tp in (("llama-3.1-8b", 1), ("llama-3.1-8b", 2), ("llama-3.1-70b", 1), ("llama-3.1-405b", 1)):
+        s = make(model, mode="full", recipe="bf16-pure", data_parallel=8, zero_stage=3, tensor_parallel=tp)
+        e = estimate(s, "precise")
+        c = s.model.spec.counts()
+        layer = (c.total - c.embedding - c.lm_head) / s.model.spec.num_hidden_layers
+        live = max(layer, min(layer + K.ZERO3_PREFETCH_ELEMS, K.ZERO3_MAX_LIVE_ELEMS))
+        shard = -(-(-(-c.total * 2 // tp)) // 8)
+        assert e.per_gpu["weights"] == shard + int(live * 2 / tp)
+        lives[model] = (layer, live)
+    layer, live = lives["llama-3.1-70b"]
+    assert live == layer + K.ZERO3_PREFETCH_ELEMS < K.ZERO3_MAX_LIVE_ELEMS  # 0.86B + 5e7 stays under 1e9
+    layer, live = lives["llama-3.1-405b"]
+    assert live == layer > K.ZERO3_MAX_LIVE_ELEMS  # a 3.2B layer runs whole; nothing more is prefetched
+    p = plan(make("llama-3.1-8b", mode="full", context_length=2048, gradient_checkpointing=True), [gpu("rtx-4090")])
+    ds = p.files["ds_config.json"]
+    assert '"stage"' in ds
+    assert "stage3_prefetch_bucket_size" not in ds and "stage3_max_live_parameters" not in ds  # the defaults apply

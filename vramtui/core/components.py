@@ -125,13 +125,17 @@ def weights(setup: Setup) -> Weights:
     if setup.tp > 1:
         f = f / q(setup.tp, "TP")
     if setup.zero >= 3:
+        # the layer that runs, gathered whole, and the prefetch of the next, capped by the live limit
         layer = (c.total - c.embedding - c.lm_head) / m.num_hidden_layers
+        live = max(layer, min(layer + K.ZERO3_PREFETCH_ELEMS, K.ZERO3_MAX_LIVE_ELEMS))
         param_bytes = setup.recipe.param_bytes if w.mode == "full" else 2
-        gather = int(K.ZERO3_PREFETCH_LAYERS * layer * param_bytes / setup.tp)
+        gather = int(live * param_bytes / setup.tp)
         shard = _ceil_div(shard, setup.dp)
         per_gpu = shard + gather
-        f = f / q(setup.dp, "ZeRO-3 shards") + q(K.ZERO3_PREFETCH_LAYERS, "gathered layers") * size(
-            gather / K.ZERO3_PREFETCH_LAYERS, "each")
+        gathered = q(int(live), "gathered params") * q(param_bytes, "B")
+        f = f / q(setup.dp, "ZeRO-3 shards") + (gathered / q(setup.tp, "TP") if setup.tp > 1 else gathered)
+        comments.append("ZeRO-3 gathers the running layer and prefetches 5e7 more elements, at most 1e9 live "
+                        "(DeepSpeed's defaults)")
     if w.mode == "full" and setup.recipe.autocast_cache:
         ways = setup.tp * (setup.dp if setup.zero >= 3 else 1)
         per_gpu += _ceil_div(c.total * 2, ways)

@@ -82,8 +82,15 @@ OPTIMIZER_STATE_BYTES = {
 # Lion (lion-pytorch's update: sign of an interpolation) one, as AdamW; DeepSpeed's fused optimisers
 # (ZeRO >= 1) none.
 FOREACH_TEMP_STATES = {"adamw": 1, "adamw-8bit": 0, "adafactor": 0, "sgd": 0, "sgd-momentum": 0, "lion": 1}
-# ZeRO-3 gathers the next layers' parameters ahead of use (stage3_prefetch_bucket_size ~ a layer).
-ZERO3_PREFETCH_LAYERS = 2
+# ZeRO-3 gathers a layer's parameters when it runs and prefetches up to stage3_prefetch_bucket_size
+# elements of the next ones, keeping at most stage3_max_live_parameters gathered; tensors under
+# stage3_param_persistence_threshold elements (norms, biases) are never partitioned. DeepSpeed's
+# defaults (deepspeed/runtime/zero/config.py, DeepSpeedZeroConfig: prefetch_bucket_size 5e7,
+# max_live_parameters 1e9, param_persistence_threshold 1e5), which apply to the ds_config.json the
+# plans write (it sets none of the three).
+ZERO3_PREFETCH_ELEMS = 50_000_000
+ZERO3_MAX_LIVE_ELEMS = 1_000_000_000
+ZERO3_PERSISTENCE_ELEMS = 100_000
 
 # --- speed -----------------------------------------------------------------------------
 # Decode is memory-bound: tokens/s = bandwidth × efficiency / bytes read per token. Single-stream
