@@ -7,6 +7,7 @@ closer to each of them than without, and its median within the training target.
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from vramtui.cli import main
@@ -69,7 +70,7 @@ def test_zero3_gathers_the_running_layer_and_deepspeeds_default_prefetch():
         c = s.model.spec.counts()
         layer = (c.total - c.embedding - c.lm_head) / s.model.spec.num_hidden_layers
         live = max(layer, min(layer + K.ZERO3_PREFETCH_ELEMS, K.ZERO3_MAX_LIVE_ELEMS))
-        shard = -(-(-(-c.total * 2 // tp)) // 8)
+        shard = math.ceil(math.ceil(c.total * 2 / tp) / 8)  # the weights' own shard, ceil-divided twice
         assert e.per_gpu["weights"] == shard + int(live * 2 / tp)
         lives[model] = (layer, live)
     layer, live = lives["llama-3.1-70b"]
