@@ -176,6 +176,40 @@ def loss_bytes_per_logit(vocab: int = 32000) -> float:
     return d / (128 * vocab)
 
 
+def step_peak(in_backward: bool, seq: int = 8) -> int:
+    """Peak bytes beyond the parameters and the optimizer's states over one forward, backward and AdamW
+    step of the base config, in bf16; with ``in_backward`` each parameter is stepped and its gradient
+    freed as soon as it is made (PyTorch's post-accumulate-grad hooks, as torchtune's optimizer_in_bwd)."""
+    _, model = build({}, "sdpa")
+    params = list(model.parameters())
+    ids = torch.randint(0, BASE["vocab_size"], (1, seq))
+    if in_backward:
+        optimizers = {p: torch.optim.AdamW([p], foreach=True) for p in params}
+
+        def step(p):
+            optimizers[p].step()
+            optimizers[p].zero_grad(set_to_none=True)
+
+        for p in params:
+            p.register_post_accumulate_grad_hook(step)
+        model(input_ids=ids, labels=ids).loss.backward()  # creates the states
+        states = [v for o in optimizers.values() for s in o.state.values() for v in s.values()]
+    else:
+        opt = torch.optim.AdamW(params, foreach=True)
+        model(input_ids=ids, labels=ids).loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        states = [v for s in opt.state.values() for v in s.values()]
+    existing = {t.untyped_storage().data_ptr() for t in [*params, *states] if isinstance(t, torch.Tensor)}
+    live = LiveBytes(existing)
+    with live:
+        model(input_ids=ids, labels=ids).loss.backward()
+        if not in_backward:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+    return live.peak
+
+
 def lora(model, rank: int, targets: list[str]):
     from peft import LoraConfig, get_peft_model
 
@@ -208,6 +242,7 @@ def run() -> dict[str, Any]:
     # eager attention at a second length: the seq² term's coefficient
     _, model = build({}, "eager")
     out["saved"]["base/full/eager/seq128"] = saved_for_backward(model, torch.randint(0, BASE["vocab_size"], (BATCH, 128)))
+    out["step_peak_bytes"] = {"after_backward": step_peak(False), "in_backward": step_peak(True), "seq": 8}
     out["eager_score_bytes"] = eager_score_bytes()
     out["loss_bytes_per_logit_with_one_layer"] = loss_bytes_per_logit()
     out["optimizer_temporary_bytes_per_param"] = {
@@ -228,6 +263,8 @@ def main() -> int:
     print("loss, bytes per logit at the peak (one layer's per-token bytes included):",
           round(result["loss_bytes_per_logit_with_one_layer"], 3))
     print("optimizer temporaries (B/param):", result["optimizer_temporary_bytes_per_param"])
+    print("one training step's peak beyond parameters and states, optimizer after / in backward:",
+          result["step_peak_bytes"])
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

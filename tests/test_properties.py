@@ -51,6 +51,9 @@ def scenarios(draw, mode=None):
             sequence_parallel=draw(st.booleans()),
             pipeline_parallel=draw(st.sampled_from([1, 2, 4])),
             data_parallel=draw(st.sampled_from([1, 2, 8])),
+            kbit_upcast=draw(st.sampled_from([None, True, False])),
+            optimizer_in_backward=draw(st.booleans()),
+            activation_offloading=draw(st.booleans()),
         )
     except ValidationError:
         assume(False)  # a combination one of the rules refuses (quantized KV without flash attention, ...)
@@ -126,8 +129,14 @@ def test_sequence_parallel_never_needs_more(s):
 @SETTINGS
 @given(scenarios(mode="full"))
 def test_each_zero_stage_needs_no_more_per_gpu_than_the_last(s):
+    # the optimizer in backward works without ZeRO only (DeepSpeed steps after backward): compare without it
+    s = s.replace("optimizations", optimizer_in_backward=False)
     per_stage = [estimate(s.replace("optimizations", zero_stage=z)).per_gpu_bytes for z in range(4)]
-    assert all(b <= a for a, b in zip(per_stage, per_stage[1:], strict=False))
+    assert per_stage[0] >= per_stage[1] >= per_stage[2]
+    # ZeRO-3 adds the gathered layer and DeepSpeed's 5e7-element prefetch to its shard: below ~1B
+    # parameters that can outweigh what sharding the weights saves, as it does in DeepSpeed
+    if s.model.spec.total_parameters >= 1e9:
+        assert per_stage[3] <= per_stage[2]
 
 
 # llama.cpp pads the KV cache to whole blocks, but its compute buffer keeps growing inside a block

@@ -81,3 +81,43 @@ def test_zero3_gathers_the_running_layer_and_deepspeeds_default_prefetch():
     ds = p.files["ds_config.json"]
     assert '"stage"' in ds
     assert "stage3_prefetch_bucket_size" not in ds and "stage3_max_live_parameters" not in ds  # the defaults apply
+
+
+def test_optimizer_in_backward_matches_the_traced_step():
+    """scripts/trace_memory.py runs one bf16 AdamW step of its base config with the optimizer after
+    backward and inside it (post-accumulate-grad hooks): the estimate's bytes beyond the weights and
+    the states must be those peaks (exactly after; within 10 % inside, where it counts lm_head's share)."""
+    from vramtui.core import components as C
+    from vramtui.core.presets import gpu
+    from vramtui.core.setup import Setup
+
+    from .test_traces import TRACE, scenario
+
+    traced = TRACE["step_peak_bytes"]
+    for inside, key in ((False, "after_backward"), (True, "in_backward")):
+        s = scenario(TRACE["configs"]["base"], "full", True, seq=traced["seq"])
+        s = s.model_copy(update={"workload": s.workload.model_copy(update={"batch_size": 1}),
+                                 "optimizations": s.optimizations.model_copy(update={"optimizer_in_backward": inside})})
+        e = estimate(s, "precise")
+        states = C.training_states(Setup(s, gpu(s.hardware.verdict_gpu))).states
+        beyond = e.per_gpu["activations"] + e.per_gpu["gradients"] + e.per_gpu["optimizer_states"] - states
+        assert abs(beyond - traced[key]) <= (0 if not inside else 0.1) * traced[key], (key, beyond, traced[key])
+    assert traced["in_backward"] < traced["after_backward"] / 5
+
+
+def test_optimizer_in_backward_frees_the_gradients_and_is_off_under_zero(capsys):
+    base = dict(mode="full", recipe="bf16-pure", context_length=2048)
+    off, on = (estimate(make("llama-3.1-8b", **base, optimizer_in_backward=v), "precise") for v in (False, True))
+    assert on.per_gpu["gradients"] < off.per_gpu["gradients"] / 10 and on.per_gpu_bytes < off.per_gpu_bytes
+    assert any("never exist at once" in n for n in on.notes)
+    assert main(["estimate", "--model", "llama-3.1-8b", "--mode", "full", "--dp", "4", "--zero", "2",
+                 "--optimizer-in-backward"]) == 0
+    assert "without ZeRO" in capsys.readouterr().err  # DeepSpeed steps after backward: said, not applied
+
+
+def test_activation_offloading_keeps_two_layers_of_saved_activations_on_the_gpu():
+    base = dict(mode="lora", context_length=16384, batch_size=2, gradient_checkpointing=True)
+    off, on = (estimate(make("llama-3.1-8b", **base, activation_offloading=v), "precise") for v in (False, True))
+    assert on.saved_activations_per_gpu * 32 == off.saved_activations_per_gpu * 2
+    assert on.per_gpu["activations"] < off.per_gpu["activations"]
+    assert "host RAM" in on.why["activations"]

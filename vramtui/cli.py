@@ -94,6 +94,10 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu-offload", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--sequence-parallel", action=argparse.BooleanOptionalAction, default=None,
                    help="training with --tp > 1: split the norms' activations along the sequence too")
+    p.add_argument("--optimizer-in-backward", action=argparse.BooleanOptionalAction, default=None,
+                   help="step each parameter as its gradient is made (torchtune's optimizer_in_bwd)")
+    p.add_argument("--activation-offloading", action=argparse.BooleanOptionalAction, default=None,
+                   help="saved activations wait in host RAM (torchtune's enable_activation_offloading)")
     p.add_argument("--kbit-upcast", action=argparse.BooleanOptionalAction, default=None,
                    help="QLoRA: PEFT's prepare_model_for_kbit_training keeps embeddings, lm_head and norms in fp32 "
                         "(default: the runtime's way)")
@@ -223,7 +227,8 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
                       ("tp", "tensor_parallel"), ("pp", "pipeline_parallel"), ("dp", "data_parallel"),
                       ("flash_attention", "flash_attention"), ("checkpointing", "gradient_checkpointing"),
                       ("cpu_offload", "cpu_offload"), ("sequence_parallel", "sequence_parallel"),
-                      ("kbit_upcast", "kbit_upcast")):
+                      ("kbit_upcast", "kbit_upcast"), ("optimizer_in_backward", "optimizer_in_backward"),
+                      ("activation_offloading", "activation_offloading")):
         if getattr(a, flag) is not None:
             o[key] = getattr(a, flag)
     if a.lora_targets:
@@ -237,7 +242,8 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
 FIELD_FLAGS = {"recipe": "recipe", "gpu_memory_utilization": "gpu_memory_utilization", "lora_rank": "lora_rank",
                "lora_targets": "lora_targets", "optimizer": "optimizer", "loss": "loss", "zero": "zero_stage",
                "dp": "data_parallel", "checkpointing": "gradient_checkpointing", "cpu_offload": "cpu_offload",
-               "sequence_parallel": "sequence_parallel", "kbit_upcast": "kbit_upcast"}
+               "sequence_parallel": "sequence_parallel", "kbit_upcast": "kbit_upcast",
+               "optimizer_in_backward": "optimizer_in_backward", "activation_offloading": "activation_offloading"}
 
 
 def _unused_flags(a: argparse.Namespace, s: Scenario) -> list[str]:

@@ -127,7 +127,8 @@ def weights(setup: Setup) -> Weights:
     if setup.zero >= 3:
         # the layer that runs, gathered whole, and the prefetch of the next, capped by the live limit
         layer = (c.total - c.embedding - c.lm_head) / m.num_hidden_layers
-        live = max(layer, min(layer + K.ZERO3_PREFETCH_ELEMS, K.ZERO3_MAX_LIVE_ELEMS))
+        live = max(layer, min(layer + K.ZERO3_PREFETCH_ELEMS, K.ZERO3_MAX_LIVE_ELEMS,
+                              c.total * setup.layer_share))  # no more than this stage holds
         param_bytes = setup.recipe.param_bytes if w.mode == "full" else 2
         gather = int(live * param_bytes / setup.tp)
         shard = _ceil_div(shard, setup.dp)
@@ -253,14 +254,20 @@ def training_activations(setup: Setup) -> Activations:
     comments = []
     # stored: what every layer keeps for backward, as Korthikanti et al.'s Table 2 counts it;
     # transient: what the one layer that backward is working on adds
+    kept, kept_label = layers, "layers"
+    if o.activation_offloading and layers > K.OFFLOAD_GPU_LAYERS:
+        # what the layers save waits in host RAM; the GPU holds the layers being sent and brought back
+        kept, kept_label = K.OFFLOAD_GPU_LAYERS, "layers on the GPU"
+        comments.append(f"activation offloading: the other {layers - kept} layers' saved tensors wait in host RAM "
+                        "(torchtune's OffloadActivations)")
     if setup.gradient_checkpointing:
         # full recomputation stores each layer's input, 2 B x h per token (Table 2's "sbh(2)"),
         # and rebuilds one layer's activations at a time
         # QLoRA with the fp32 upcast: the embeddings' fp32 output makes the residual stream fp32
         input_b = 4 if setup.kbit_fp32 else setup.act_bytes
-        stored = layers * tokens * h * input_b / (tp if split_all else 1)
+        stored = kept * tokens * h * input_b / (tp if split_all else 1)
         transient = tokens * layer_tok + seq2 * K.EAGER_TRAIN_SCORE_BYTES / tp
-        f_stored = q(layers, "layers") * q(tokens, "tokens") * q(h, "hidden") * q(input_b, "B")
+        f_stored = q(kept, kept_label) * q(tokens, "tokens") * q(h, "hidden") * q(input_b, "B")
         if split_all:
             f_stored = on_one(f_stored)
         f = f_stored + q(tokens, "tokens") * f_tok
@@ -268,12 +275,12 @@ def training_activations(setup: Setup) -> Activations:
             f = f + on_one(f_seq2 * q(K.EAGER_TRAIN_SCORE_BYTES, "B scores"))
         comments.append("checkpointing keeps each layer's input and recomputes one layer at a time")
     else:
-        stored = layers * (tokens * layer_tok + seq2 * K.EAGER_SAVED_SCORE_BYTES / tp)
+        stored = kept * (tokens * layer_tok + seq2 * K.EAGER_SAVED_SCORE_BYTES / tp)
         transient = seq2 * (K.EAGER_TRAIN_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES) / tp
         f_layer = q(tokens, "tokens") * f_tok
         if not flash:
             f_layer = f_layer + on_one(f_seq2 * q(K.EAGER_SAVED_SCORE_BYTES, "B saved scores"))
-        f = q(layers, "layers") * f_layer
+        f = q(kept, kept_label) * f_layer
         if not flash:
             f = f + on_one(f_seq2 * q(K.EAGER_TRAIN_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES, "B transient scores"))
         comments.append("what every layer saves for backward")
@@ -357,7 +364,7 @@ def training_states(setup: Setup) -> States:
     return States(int(grads), int(states), int(temp), int(adapters), int(min(head, grads)), trainable, how, tuple(notes))
 
 
-def training_peak(act: Activations, st: States) -> tuple[dict[str, int], dict[str, str], str]:
+def training_peak(act: Activations, st: States, in_backward: bool = False) -> tuple[dict[str, int], dict[str, str], str]:
     """The components resident at the training step's peak, the arithmetic of each, and which moment it is.
 
     Saved activations and parameter gradients never coexist in full: backward frees each layer's
@@ -369,6 +376,17 @@ def training_peak(act: Activations, st: States) -> tuple[dict[str, int], dict[st
     """
     backward = act.bytes + st.head_gradients
     step = st.gradients + st.temp
+    if in_backward:
+        # the optimizer steps each parameter inside backward and frees its gradient at once (torchtune's
+        # optimizer_in_bwd; PyTorch's "optimizer_step_in_backward" tutorial): no moment holds them all,
+        # and the largest one alive is lm_head's, with its share of the step's temporary
+        head_temp = int(st.temp * st.head_gradients / st.gradients) if st.gradients else 0
+        return ({"activations": act.bytes, "gradients": st.head_gradients, "optimizer_states": st.states + head_temp},
+                {"gradients": explain(st.how["head_gradients"], "optimizer in backward: each gradient is freed as "
+                                      "soon as its parameter is stepped; lm_head's is the largest alive"),
+                 "optimizer_states": explain(f"{st.how['optimizer_states']} + {head_temp / GiB:,.3f} GiB",
+                                             "lm_head's share of the step's temporary")},
+                f"optimizer in backward: the {st.gradients / GiB:.2f} GiB of gradients never exist at once")
     if backward >= step:
         return ({"activations": act.bytes, "gradients": st.head_gradients, "optimizer_states": st.states},
                 {"gradients": explain(st.how["head_gradients"], "only lm_head's gradients exist at the start "

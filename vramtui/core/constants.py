@@ -62,6 +62,12 @@ TP_REPLICATED_ACT_BYTES = 10
 LOSS_LOGIT_BYTES = {"fp32-logits": 12, "bf16-logits": 6, "chunked": 8}
 LOSS_LOGIT_BYTES_DEFAULT = "fp32-logits"
 
+# Activation offloading (torchtune/training/_activation_offloading.py, OffloadActivations): every
+# saved tensor of at least min_offload_size (1024 B) is copied to pinned host memory on a side stream;
+# up to max_fwd_stash_size (5) tensors stay on the GPU while their copies are in flight, and backward
+# brings a layer's tensors back just before it needs them. The GPU keeps about one layer on each side:
+OFFLOAD_GPU_LAYERS = 2
+
 # --- optimisers ------------------------------------------------------------------------
 # Bytes per trainable parameter of optimiser state, by state precision. AdamW keeps two moments
 # (Loshchilov & Hutter 2019); bitsandbytes 8-bit Adam keeps both in 8 bit (Dettmers et al. 2022,

@@ -16,6 +16,7 @@ TRAINING_ONLY = "training only — set the mode on Workload (F3)"
 LORA_ONLY = "LoRA / QLoRA only (mode on Workload, F3)"
 FULL_ONLY = "full fine-tuning only (mode on Workload, F3)"
 QLORA_ONLY = "QLoRA only (mode on Workload, F3)"
+NO_ZERO = "a training mode without ZeRO (DeepSpeed's sharded optimizer steps after backward)"
 NEEDS_DP = "needs data parallel > 1 and a training mode"
 NEEDS_TP = "needs tensor parallel > 1 and a training mode"
 
@@ -46,6 +47,9 @@ OFF: dict[str, Callable[[Scenario], str | None]] = {
     "zero_stage": lambda s: None if _training(s) and s.optimizations.data_parallel > 1 else NEEDS_DP,
     "cpu_offload": lambda s: None if s.workload.mode == "full" else FULL_ONLY,
     "kbit_upcast": lambda s: None if s.workload.mode == "qlora" else QLORA_ONLY,
+    "optimizer_in_backward": lambda s: (TRAINING_ONLY if not _training(s) else NO_ZERO
+                                        if s.optimizations.zero_stage and s.optimizations.data_parallel > 1 else None),
+    "activation_offloading": lambda s: None if _training(s) else TRAINING_ONLY,
     "data_parallel": lambda s: None if _training(s) else TRAINING_ONLY,
     "sequence_parallel": lambda s: None if _training(s) and s.optimizations.tensor_parallel > 1 else NEEDS_TP,
     "tensor_parallel": lambda s: _layer_split(s) if s.optimizations.tensor_parallel == 1 else None,

@@ -42,7 +42,7 @@ def precise_estimate(setup: Setup) -> Estimate:
     if setup.training:
         act = C.training_activations(setup)
         st = C.training_states(setup)
-        peak, peak_how, moment = C.training_peak(act, st)
+        peak, peak_how, moment = C.training_peak(act, st, setup.o.optimizer_in_backward and setup.zero == 0)
         per.update(peak)
         per["adapters"] = st.adapters
         why["activations"] = act.why

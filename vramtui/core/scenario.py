@@ -139,6 +139,11 @@ class Optimizations(BaseModel):
     # QLoRA: PEFT's prepare_model_for_kbit_training casts every tensor left unquantized (embeddings,
     # lm_head, norms) to fp32, so the residual stream and the logits are fp32 too; unset: the runtime's way
     kbit_upcast: bool | None = None
+    # torchtune's optimizer_in_bwd: each parameter is stepped as its gradient is made, then freed, so
+    # the gradients never exist all at once (PyTorch tutorial "optimizer_step_in_backward")
+    optimizer_in_backward: bool = False
+    # torchtune's enable_activation_offloading: the tensors saved for backward wait in host RAM
+    activation_offloading: bool = False
     tensor_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     # training with TP > 1: also split the layer norms' and dropouts' activations along the sequence
     # (Megatron's --sequence-parallel; Korthikanti et al. 2022). Off is the larger, safer figure.

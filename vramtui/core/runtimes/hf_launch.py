@@ -80,6 +80,10 @@ def training(s: Scenario, n: Mapping[str, Any]) -> tuple[str, tuple[Flag, ...], 
               f'    "{repo}",', f"    dtype={_dtype(s)},"]
     lines += _quant(s, flags)
     lines.append(")")
+    for knob, name in (("optimizer_in_backward", "optimizer_in_bwd"), ("activation_offloading", "enable_activation_offloading")):
+        if getattr(o, knob):
+            flags.append(Flag(knob, "torchtune only", f"transformers' Trainer has no such setting: run a torchtune recipe "
+                                                        f"with {name}=True to get the estimate's figure"))
     if w.mode == "qlora":
         up = Setup(s, gpu_preset(s.hardware.verdict_gpu))
         flags.append(Flag("prepare_model_for_kbit_training", "on" if up.kbit_fp32 else "off",

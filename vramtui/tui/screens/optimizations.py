@@ -17,8 +17,8 @@ from .base import VramScreen
 
 INT_FIELDS = ("lora_rank", "tensor_parallel", "pipeline_parallel", "data_parallel")
 # what the core says applies (core/fields.py), in screen order
-APPLIES = ("gradient_checkpointing", "optimizer", "loss", "lora_rank", "lora_targets", "kbit_upcast", "zero_stage",
-           "cpu_offload", "tensor_parallel", "data_parallel", "sequence_parallel")
+APPLIES = ("gradient_checkpointing", "activation_offloading", "optimizer", "optimizer_in_backward", "loss", "lora_rank",
+           "lora_targets", "kbit_upcast", "zero_stage", "cpu_offload", "tensor_parallel", "data_parallel", "sequence_parallel")
 
 
 class OptimizationsScreen(VramScreen):
@@ -31,8 +31,12 @@ class OptimizationsScreen(VramScreen):
                        "Removes the batch·heads·seq² score matrix; does not shrink the KV cache")
         yield FieldRow("Grad checkpointing", OnOff(bool(o.gradient_checkpointing), id="gradient_checkpointing"),
                        "Keep only each layer's input; recompute one layer at a time in backward")
+        yield FieldRow("Offload activations", OnOff(o.activation_offloading, id="activation_offloading"),
+                       "torchtune: saved tensors wait in host RAM; about two layers' worth stay on the GPU")
         yield FieldRow("Optimizer", Choice([(o, o) for o in OPTIMIZERS], o.optimizer, id="optimizer"),
                        "Optimizer states per trainable parameter: AdamW 8 B, 8-bit 2 B, SGD 0 B …")
+        yield FieldRow("Optimizer in bwd", OnOff(o.optimizer_in_backward, id="optimizer_in_backward"),
+                       "torchtune: step each parameter as its gradient is made; the gradients never exist at once")
         yield FieldRow("Loss", Choice([("fp32 logits (transformers' loss)", "fp32-logits"),
                                        ("bf16 logits (own loss on bf16 output)", "bf16-logits"),
                                        ("fused / chunked (Liger, Unsloth)", "chunked")], o.loss, id="loss"),
@@ -58,7 +62,7 @@ class OptimizationsScreen(VramScreen):
         self.query_one(Breakdown).show(result, self.vram.unit)
         s = result.scenario
         o = s.optimizations
-        for name in ("cpu_offload", "sequence_parallel"):
+        for name in ("cpu_offload", "sequence_parallel", "optimizer_in_backward", "activation_offloading"):
             set_quietly(self.query_one(f"#{name}", Checkbox), getattr(o, name))
         for name in ("flash_attention", "gradient_checkpointing", "kbit_upcast"):  # may be left to the runtime
             value, why = result.defaults[name]
