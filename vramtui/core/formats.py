@@ -174,6 +174,10 @@ def weight_bytes(model: ModelSpec, fmt: WeightFormat) -> int:
     return _bits_bytes(quantised, fmt.linear_bits) + _bits_bytes(rest, fmt.other_bits)
 
 
+# architectures released with MXFP4 experts (gpt-oss): GGUF conversions keep those tensors MXFP4
+NATIVE_MXFP4_EXPERTS = ("gpt_oss",)
+
+
 def gguf_tensor_types(model: ModelSpec, fmt: WeightFormat) -> list[tuple[str, str, int]]:
     """(tensor role, ggml type, elements) for each quantisable weight, per llama-quant.cpp.
 
@@ -268,8 +272,14 @@ def gguf_tensor_types(model: ModelSpec, fmt: WeightFormat) -> list[tuple[str, st
         elif ftype == "iq4_xs" and i < layers // 8:
             down = "q5_k"
         up_mats = 2 if m.mlp_gated else 1
-        out.append(("ffn_up_gate", fallback(base, h), count * up_mats * h * inter))
-        out.append(("ffn_down", fallback(down, inter), count * inter * h))
+        up = fallback(base, h)
+        if moe and m.model_type in NATIVE_MXFP4_EXPERTS:
+            # the checkpoint's experts are MXFP4 and stay so in every GGUF of it: a "Q4_K_M" gpt-oss file
+            # re-types only the other tensors (the files' own tensor types; validation/points/
+            # round2_llamacpp.toml, llamacpp-gpt-oss-20b-q4km/-q5km: CUDA0 model buffers 10,694 / 10,748 MiB)
+            up = down = "mxfp4"
+        out.append(("ffn_up_gate", up, count * up_mats * h * inter))
+        out.append(("ffn_down", down if down == "mxfp4" else fallback(down, inter), count * inter * h))
         if shared:
             out.append(("ffn_up_gate_shexp", fallback(base, h), up_mats * h * shared))
             out.append(("ffn_down_shexp", fallback(down, shared), shared * h))

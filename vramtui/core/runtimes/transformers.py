@@ -16,6 +16,8 @@ from ..formula import explain, q, size, tmax
 from ..plan import Flag
 from .base import ALL_MODES, Finding, Part, Runtime, setting
 
+BNB_FORMATS = ("nf4", "nf4-dq", "int8")  # the bitsandbytes layouts transformers loads
+
 if TYPE_CHECKING:
     from ..layer_split import Placement
     from ..scenario import Scenario
@@ -77,9 +79,12 @@ class Transformers(Runtime):
         return False, "transformers' Trainer enables it only when asked (gradient_checkpointing=False)"
 
     def kbit_upcast_default(self, s: Scenario) -> tuple[bool, str]:
-        # peft/utils/other.py, prepare_model_for_kbit_training: "cast all non INT8 parameters to fp32";
-        # TRL's SFTTrainer calls it for a model loaded in 4 or 8 bit (trl/trainer/sft_trainer.py)
-        return True, "PEFT's prepare_model_for_kbit_training (which TRL's SFTTrainer calls) casts them to fp32"
+        # peft/utils/other.py, prepare_model_for_kbit_training: "cast all non INT8 parameters to fp32",
+        # except for GPTQ/AQLM/EETQ/torchao/HQQ models, which it leaves as loaded; TRL's SFTTrainer calls
+        # it for a model loaded in 4 or 8 bit (trl/trainer/sft_trainer.py)
+        if s.workload.weights in BNB_FORMATS:
+            return True, "PEFT's prepare_model_for_kbit_training (which TRL's SFTTrainer calls) casts them to fp32"
+        return False, "PEFT's prepare_model_for_kbit_training leaves a GPTQ/AWQ model's tensors as loaded"
 
     def multi_gpu_field(self, s: Scenario) -> str:
         # inference and QLoRA on several GPUs spread whole layers (from_pretrained(device_map="auto"));
