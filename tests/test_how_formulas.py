@@ -148,3 +148,16 @@ def test_a_draft_models_bytes_are_in_the_formula():
     est = estimate(s, "precise")
     assert "draft" in est.why["weights"]
     check(est)
+
+
+def test_the_solvers_build_no_text_and_get_the_same_bytes():
+    """Inside formula.silent() (the fit grid's solvers) no "how" is built, and the bytes do not change."""
+    from vramtui.core.formula import silent
+
+    s = make("llama-3.1-8b", mode="lora", tensor_parallel=2, zero_stage=3, data_parallel=4)
+    loud = estimate(s, "precise")
+    with silent():
+        quiet = estimate(s, "precise")
+    built = ("weights", "activations", "gradients", "optimizer_states", "overhead")
+    assert quiet.per_gpu == loud.per_gpu and all(quiet.why[k] == "" for k in built)
+    assert all(loud.why[k] for k in built)

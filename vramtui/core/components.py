@@ -95,7 +95,7 @@ def weights(setup: Setup) -> Weights:
                 comment += f", of which {m.stored_extra_bytes / GiB:.2f} GiB {m.extra_parameters_note or 'extra modules'}"
             comments.append(comment)
         else:
-            f = q(c.total, "params") * Term(bits, f"{bits:.4f} bits") / q(8, "bits per B")
+            f = q(c.total, "params") * q(bits, "bits") / q(8, "bits per B")
             comments.append(f"{fmt.label}, scales and 16-bit tensors included")
         if setup.kbit_fp32:  # prepare_model_for_kbit_training: every unquantized tensor in fp32
             unquantized = c.total - c.linear
@@ -197,7 +197,7 @@ def kv_cache(setup: Setup) -> KVCache:
         f = f * q(setup.layer_share, "of the layers")
     if shard > 1:
         f = f / q(shard, "TP")
-    f = f * Term(fmt.bytes_per_elem, f"{fmt.bytes_per_elem:g} B")
+    f = f * q(fmt.bytes_per_elem, "B")
     if tokens != w.context_length:
         comments.append(f"context rounded up to {setup.kv_block}-token blocks")
     if linear:

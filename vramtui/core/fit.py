@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from . import constants as K
 from .estimate import Estimate
+from .formula import silent
 from .gpuspec import GPUSpec
 from .methods import estimate
 from .presets import gpu as gpu_preset
@@ -82,7 +83,8 @@ class _Needs:
         if key not in self._memo:
             part = getattr(self.s, section).model_copy(update={field: value})
             changed = self.s.model_copy(update={section: part})
-            self._memo[key] = estimate(changed, self.method, self.gpu).per_gpu_bytes
+            with silent():  # only the bytes: no "how" text is built
+                self._memo[key] = estimate(changed, self.method, self.gpu).per_gpu_bytes
         return self._memo[key]
 
     def largest(self, section: str, field: str, limit: int, hi: int, lo_hint: int = 1, step: int = 1) -> int:
@@ -230,7 +232,8 @@ def fit_grid(scenario: Scenario, method: str = "precise", gpu_ids: tuple[str, ..
         def more_gpus(n: int, gpu: GPUSpec = gpu, spread_memo: dict[int, int] = spread_memo) -> int:
             if n not in spread_memo:
                 o = scenario.optimizations.model_copy(update={spread: n})
-                spread_memo[n] = estimate(scenario.model_copy(update={"optimizations": o}), method, gpu).per_gpu_bytes
+                with silent():
+                    spread_memo[n] = estimate(scenario.model_copy(update={"optimizations": o}), method, gpu).per_gpu_bytes
             return spread_memo[n]
 
         f = fit_gpu(scenario, gpu, e, _Needs(scenario, method, gpu, memo, kv_block), more_gpus, hints)

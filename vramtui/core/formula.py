@@ -9,9 +9,25 @@ module, and checks it gives the number shown.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from .units import GiB, MiB
+
+# the solvers estimate a scenario dozens of times per GPU and read only the bytes: inside ``silent()``
+# every formula is one shared empty term, and ``explain`` returns "", so no text is built
+_SILENT: ContextVar[bool] = ContextVar("vramtui_formula_silent", default=False)
+
+
+@contextmanager
+def silent() -> Iterator[None]:
+    token = _SILENT.set(True)
+    try:
+        yield
+    finally:
+        _SILENT.reset(token)
 
 _SUM, _PRODUCT, _ATOM = 0, 1, 2
 
@@ -51,31 +67,55 @@ class Term:
         return int(self.value)
 
 
+class _Silent(Term):
+    """The formula inside ``silent()``: every operation returns it, nothing is formatted."""
+
+    def __add__(self, other: Term) -> Term:
+        return self
+
+    __sub__ = __mul__ = __truediv__ = __add__
+
+
+SILENT = _Silent(0.0, "")
+
+
 def q(value: float, label: str = "") -> Term:
     """A plain quantity: ``q(32, "layers")`` reads "32 layers"."""
+    if _SILENT.get():
+        return SILENT
     return Term(value, f"{number(value)} {label}".rstrip())
 
 
 def mib(n: float, label: str = "") -> Term:
+    if _SILENT.get():
+        return SILENT
     return Term(n * MiB, f"{number(n)} MiB {label}".rstrip())
 
 
 def size(n_bytes: float, label: str = "") -> Term:
     """Bytes in the unit a reader expects: GiB to 3 decimals from 1 GiB, else MiB to 2."""
+    if _SILENT.get():
+        return SILENT
     text = f"{n_bytes / GiB:,.3f} GiB" if abs(n_bytes) >= GiB else f"{n_bytes / MiB:,.2f} MiB"
     return Term(n_bytes, f"{text} {label}".rstrip())
 
 
 def percent(share: float, label: str = "") -> Term:
+    if _SILENT.get():
+        return SILENT
     return Term(share, f"{number(round(share * 100, 2))} % {label}".rstrip())
 
 
 def tmax(*terms: Term) -> Term:
+    if _SILENT.get():
+        return SILENT
     best = max(t.value for t in terms)
     return Term(best, "max(" + ", ".join(t.text for t in terms) + ")")
 
 
 def explain(formula: Term | str, *comments: str) -> str:
     """The text shown: the formula (or one already rendered), then what is not arithmetic."""
+    if _SILENT.get():
+        return ""
     text = formula.text if isinstance(formula, Term) else formula
     return "; ".join([text, *(c for c in comments if c)])
