@@ -125,8 +125,33 @@ def points(precise: list[PointResult], guide: list[PointResult], terms: list[Ter
     return lines
 
 
+def counts(precise: list[PointResult]) -> list[str]:
+    """How many points each runtime has, from how many models and sources, and its largest model's share."""
+    measured = [r.point for r in precise if not r.point.table]
+    tables = len(precise) - len(measured)
+    lines = [f"{len(precise)} points: {len(measured)} measurements from {len({p.source for p in measured})} "
+             f"sources, and {tables} cells of two papers' tables.", "",
+             "| runtime | points | inference / partial offload / training | models | sources | largest model's share |",
+             "|---|---|---|---|---|---|"]
+    for rt in sorted({p.runtime for p in measured}):
+        mine = [p for p in measured if p.runtime == rt]
+        by_model: dict[str, int] = {}
+        for p in mine:
+            by_model[p.model or "(inline)"] = by_model.get(p.model or "(inline)", 0) + 1
+        top, n = max(by_model.items(), key=lambda kv: kv[1])
+        inf = sum(p.mode == "inference" and p.gpu_layers is None for p in mine)
+        part = sum(p.gpu_layers is not None for p in mine)
+        lines.append(f"| {rt} | {len(mine)} | {inf} / {part} / {len(mine) - inf - part} | {len(by_model)} | "
+                     f"{len({p.source for p in mine})} | {100 * n / len(mine):.0f} % (`{top}`) |")
+    return lines
+
+
 def markdown(precise: list[PointResult], guide: list[PointResult], terms: list[Term]) -> str:
     parts = [
+        "### The set",
+        "",
+        *counts(precise),
+        "",
         "### Headline: out of sample",
         "",
         "Median absolute error of each measured group's total. *Out of sample*: points no term of the estimator "
