@@ -124,6 +124,11 @@ class Point(BaseModel):
     gradient_checkpointing: bool | None = None
     lora_rank: int | None = None
     lora_targets: list[str] | None = None
+    # QLoRA: PEFT's prepare_model_for_kbit_training upcast (unset: the runtime's default); torchtune's
+    # optimizer_in_bwd and enable_activation_offloading
+    kbit_upcast: bool | None = None
+    optimizer_in_backward: bool | None = None
+    activation_offloading: bool | None = None
     tensor_parallel: int = 1
     pipeline_parallel: int = 1  # a layer split over GPUs (llama.cpp, ollama, device_map)
     # a partial offload: the log's "offloaded N/M layers"; output_first when llama.cpp's --fit placed it
@@ -154,7 +159,8 @@ class Point(BaseModel):
                                 "pipeline_parallel": self.pipeline_parallel,
                                 "sequence_parallel": self.sequence_parallel,
                                 "data_parallel": self.data_parallel, "zero_stage": self.zero_stage}
-        for key in ("optimizer", "loss", "gradient_checkpointing", "lora_rank", "lora_targets"):
+        for key in ("optimizer", "loss", "gradient_checkpointing", "lora_rank", "lora_targets", "kbit_upcast",
+                    "optimizer_in_backward", "activation_offloading"):
             if getattr(self, key) is not None:
                 opts[key] = getattr(self, key)
         if (self.model is None) == (self.architecture is None):
