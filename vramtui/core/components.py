@@ -248,6 +248,7 @@ def training_activations(setup: Setup) -> Activations:
     if tp > 1:
         f_tok = f_tok / q(tp, "TP") if split_all else (
             q(whole, "B kept whole") + (f_tok - q(whole, "B")) / q(tp, "TP"))
+
     def on_one(term: Term) -> Term:
         return term / q(tp, "TP") if tp > 1 else term
 
