@@ -29,6 +29,7 @@ def silent() -> Iterator[None]:
     finally:
         _SILENT.reset(token)
 
+
 _SUM, _PRODUCT, _ATOM = 0, 1, 2
 
 
