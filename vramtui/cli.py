@@ -408,7 +408,7 @@ def cmd_estimate(a: argparse.Namespace) -> int:
             from .core.fit import fit_grid
 
             keys = ("gpu", "name", "fits", "need_bytes", "usable_bytes", "headroom_bytes", "gpus_needed")
-            out["verdicts"] = [{k: f.to_json()[k] for k in keys} for f in fit_grid(s, a.method)]
+            out["verdicts"] = [{k: f.to_json()[k] for k in keys} for f in fit_grid(s, a.method, est=e)]
         print(json.dumps(out))
         return 0
     for w in _unused_flags(a, s):

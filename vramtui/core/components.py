@@ -135,8 +135,8 @@ def weights(setup: Setup) -> Weights:
         per_gpu = shard + gather
         gathered = q(int(live), "gathered params") * q(param_bytes, "B")
         f = f / q(setup.dp, "ZeRO-3 shards") + (gathered / q(setup.tp, "TP") if setup.tp > 1 else gathered)
-        comments.append("ZeRO-3 gathers the running layer and prefetches 5e7 more elements, at most 1e9 live "
-                        "(DeepSpeed's defaults)")
+        comments.append(f"ZeRO-3 gathers the running layer and prefetches {K.ZERO3_PREFETCH_ELEMS:,} more elements, "
+                        f"at most {K.ZERO3_MAX_LIVE_ELEMS:,} live (DeepSpeed's defaults)")
     if w.mode == "full" and setup.recipe.autocast_cache:
         ways = setup.tp * (setup.dp if setup.zero >= 3 else 1)
         per_gpu += _ceil_div(c.total * 2, ways)

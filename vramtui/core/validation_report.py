@@ -51,10 +51,6 @@ def grouped_median(results: Iterable[PointResult]) -> Median:
                   worst_id)
 
 
-def _group(r: PointResult) -> tuple[str, str]:
-    return r.group
-
-
 def _split(results: list[PointResult], terms: list[Term]) -> tuple[list[PointResult], list[PointResult]]:
     out = [r for r in results if not calibrates(r.point, terms)]
     ins = [r for r in results if calibrates(r.point, terms)]
@@ -65,7 +61,7 @@ def headline(precise: list[PointResult], guide: list[PointResult], terms: list[T
     """Per (runtime, mode) group, and for all inference / all training: out of sample, then in sample."""
     g_by_id = {r.point.id: r for r in guide}
     measured = [r for r in precise if not r.point.table]
-    groups = sorted({_group(r) for r in measured})
+    groups = sorted({r.group for r in measured})
     lines = ["| runtime | mode | out of sample: precise | guide | in sample: precise |", "|---|---|---|---|---|"]
 
     def row(label: tuple[str, str], rs: list[PointResult]) -> str:
@@ -76,7 +72,7 @@ def headline(precise: list[PointResult], guide: list[PointResult], terms: list[T
         return f"| {label[0]} | {label[1]} | **{o.cell()}**{worst} | {g.cell()} | {i.cell()} |"
 
     for key in groups:
-        lines.append(row(key, [r for r in measured if _group(r) == key]))
+        lines.append(row(key, [r for r in measured if r.group == key]))
     lines.append(row(("all", "inference"), [r for r in measured if r.point.mode == "inference"]))
     lines.append(row(("all", "training"), [r for r in measured if r.point.mode in TRAINING]))
     return lines

@@ -159,12 +159,11 @@ class Runtime:
 
     def overhead(self, setup: Setup, per: Mapping[str, int]) -> Part:
         """Memory outside the framework's counters, given the other components on this GPU."""
-        slack = self.slack[1 if setup.training else 0]
-        return Part((self.context_mib + setup.nccl_mib) * MiB + int(sum(per.values()) * slack), explain(
-            self.overhead_formula(setup, per), f"CUDA context and {self.label}'s own allocations"))
+        bytes_, f = self.base_overhead(setup, per)
+        return Part(bytes_, explain(f, f"CUDA context and {self.label}'s own allocations"))
 
-    def overhead_formula(self, setup: Setup, per: Mapping[str, int]) -> Term:
-        """The base overhead as the arithmetic shown beside it."""
+    def base_overhead(self, setup: Setup, per: Mapping[str, int]) -> tuple[int, Term]:
+        """CUDA context, NCCL and allocator slack: the bytes and the arithmetic shown beside them."""
         allocated = sum(per.values())
         slack = self.slack[1 if setup.training else 0]
         nccl = setup.nccl_mib
@@ -173,7 +172,7 @@ class Runtime:
             f = f + mib(nccl, "NCCL")
         if slack:
             f = f + percent(slack, "allocator slack") * size(allocated, "allocated")
-        return f
+        return (self.context_mib + nccl) * MiB + int(allocated * slack), f
 
     def usable_bytes(self, s: Scenario, gpu: GPUSpec) -> int:
         """What the scenario may occupy on this card."""

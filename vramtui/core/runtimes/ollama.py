@@ -61,9 +61,10 @@ class Ollama(LlamaCpp):
 
     def overhead(self, setup: Setup, per: Mapping[str, int]) -> Part:
         keep = MINIMUM_MEMORY_MIB.get(setup.gpu.vendor, MINIMUM_MEMORY_MIB_DEFAULT)
-        f = self.overhead_formula(setup, per) + mib(keep, "ollama keeps free per GPU")
-        return Part(super().overhead(setup, per).bytes + keep * MiB, explain(f, "CUDA context and llama.cpp's own allocations",
-                                          "ollama's MinimumMemory reserve"))
+        bytes_, f = self.base_overhead(setup, per)
+        return Part(bytes_ + keep * MiB, explain(f + mib(keep, "ollama keeps free per GPU"),
+                                                 "CUDA context and llama.cpp's own allocations",
+                                                 "ollama's MinimumMemory reserve"))
 
     def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None
                ) -> tuple[str, tuple[Flag, ...], dict[str, str]]:
