@@ -98,6 +98,9 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
                    help="step each parameter as its gradient is made (torchtune's optimizer_in_bwd)")
     p.add_argument("--activation-offloading", action=argparse.BooleanOptionalAction, default=None,
                    help="saved activations wait in host RAM (torchtune's enable_activation_offloading)")
+    p.add_argument("--legacy-cache", action=argparse.BooleanOptionalAction, default=None,
+                   help="transformers inference before 4.42: generate's tuple cache holds the previous step's "
+                        "cache beside the new one")
     p.add_argument("--kbit-upcast", action=argparse.BooleanOptionalAction, default=None,
                    help="QLoRA: PEFT's prepare_model_for_kbit_training keeps embeddings, lm_head and norms in fp32 "
                         "(default: the runtime's way)")
@@ -228,7 +231,7 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
                       ("flash_attention", "flash_attention"), ("checkpointing", "gradient_checkpointing"),
                       ("cpu_offload", "cpu_offload"), ("sequence_parallel", "sequence_parallel"),
                       ("kbit_upcast", "kbit_upcast"), ("optimizer_in_backward", "optimizer_in_backward"),
-                      ("activation_offloading", "activation_offloading")):
+                      ("activation_offloading", "activation_offloading"), ("legacy_cache", "legacy_cache")):
         if getattr(a, flag) is not None:
             o[key] = getattr(a, flag)
     if a.lora_targets:
@@ -243,7 +246,8 @@ FIELD_FLAGS = {"recipe": "recipe", "gpu_memory_utilization": "gpu_memory_utiliza
                "lora_targets": "lora_targets", "optimizer": "optimizer", "loss": "loss", "zero": "zero_stage",
                "dp": "data_parallel", "checkpointing": "gradient_checkpointing", "cpu_offload": "cpu_offload",
                "sequence_parallel": "sequence_parallel", "kbit_upcast": "kbit_upcast",
-               "optimizer_in_backward": "optimizer_in_backward", "activation_offloading": "activation_offloading"}
+               "optimizer_in_backward": "optimizer_in_backward", "activation_offloading": "activation_offloading",
+               "legacy_cache": "legacy_cache"}
 
 
 def _unused_flags(a: argparse.Namespace, s: Scenario) -> list[str]:

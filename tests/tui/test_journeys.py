@@ -434,3 +434,35 @@ async def test_qlora_fp32_upcast_is_shown_on_by_default_and_can_be_turned_off_an
         await pilot.pause()
     saved = tomllib.loads((scenarios_dir() / "no-upcast.toml").read_text())
     assert saved["optimizations"]["kbit_upcast"] is False
+
+
+async def test_the_tuple_kv_cache_switch_raises_the_peak_saves_and_greys_out_for_training():
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.scenario.workload.runtime == "transformers" and app.scenario.workload.mode == "inference"
+        await pilot.press("f4")
+        await pilot.pause()
+        box = app.screen.query_one("#legacy_cache")
+        assert not box.value and not box.disabled
+        before = app.result.precise.per_gpu["activations"]
+        await tab_to(pilot, "legacy_cache")
+        await pilot.press("space")
+        await pilot.pause()
+        assert app.scenario.optimizations.legacy_cache is True
+        assert app.result.precise.per_gpu["activations"] > before
+        assert "previous step's cache" in shown(pilot, "#breakdown")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press(*"tuple-cache", "enter")
+        await pilot.pause()
+        await pilot.press("f3")
+        await tab_to(pilot, "mode")
+        await pilot.press("enter", "down", "enter")  # inference -> lora
+        await pilot.pause()
+        await pilot.press("f4")
+        await pilot.pause()
+        box = app.screen.query_one("#legacy_cache")
+        assert box.disabled
+        assert "transformers inference only" in str(row_of(box).query_one(".field-note").content)
+    saved = tomllib.loads((scenarios_dir() / "tuple-cache.toml").read_text())
+    assert saved["optimizations"]["legacy_cache"] is True

@@ -19,6 +19,7 @@ QLORA_ONLY = "QLoRA only (mode on Workload, F3)"
 NO_ZERO = "a training mode without ZeRO (DeepSpeed's sharded optimizer steps after backward)"
 NEEDS_DP = "needs data parallel > 1 and a training mode"
 NEEDS_TP = "needs tensor parallel > 1 and a training mode"
+HF_INFERENCE = "transformers inference only (runtime and mode on Workload, F3)"
 
 
 def _training(s: Scenario) -> bool:
@@ -50,6 +51,7 @@ OFF: dict[str, Callable[[Scenario], str | None]] = {
     "optimizer_in_backward": lambda s: (TRAINING_ONLY if not _training(s) else NO_ZERO
                                         if s.optimizations.zero_stage and s.optimizations.data_parallel > 1 else None),
     "activation_offloading": lambda s: None if _training(s) else TRAINING_ONLY,
+    "legacy_cache": lambda s: None if runtime(s.workload.runtime).legacy_cache and not _training(s) else HF_INFERENCE,
     "data_parallel": lambda s: None if _training(s) else TRAINING_ONLY,
     "sequence_parallel": lambda s: None if _training(s) and s.optimizations.tensor_parallel > 1 else NEEDS_TP,
     "tensor_parallel": lambda s: _layer_split(s) if s.optimizations.tensor_parallel == 1 else None,

@@ -144,6 +144,9 @@ class Optimizations(BaseModel):
     optimizer_in_backward: bool = False
     # torchtune's enable_activation_offloading: the tensors saved for backward wait in host RAM
     activation_offloading: bool = False
+    # transformers before 4.42: generate() hands the cache to each forward as tuples and keeps that tuple
+    # until the forward returns, so the last decode step holds the previous cache beside the new one
+    legacy_cache: bool = False
     tensor_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     # training with TP > 1: also split the layer norms' and dropouts' activations along the sequence
     # (Megatron's --sequence-parallel; Korthikanti et al. 2022). Off is the larger, safer figure.

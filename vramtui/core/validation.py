@@ -129,6 +129,8 @@ class Point(BaseModel):
     kbit_upcast: bool | None = None
     optimizer_in_backward: bool | None = None
     activation_offloading: bool | None = None
+    # transformers inference before 4.42 (generate's tuple cache): the point's version says so
+    legacy_cache: bool | None = None
     tensor_parallel: int = 1
     pipeline_parallel: int = 1  # a layer split over GPUs (llama.cpp, ollama, device_map)
     # a partial offload: the log's "offloaded N/M layers"; output_first when llama.cpp's --fit placed it
@@ -160,7 +162,7 @@ class Point(BaseModel):
                                 "sequence_parallel": self.sequence_parallel,
                                 "data_parallel": self.data_parallel, "zero_stage": self.zero_stage}
         for key in ("optimizer", "loss", "gradient_checkpointing", "lora_rank", "lora_targets", "kbit_upcast",
-                    "optimizer_in_backward", "activation_offloading"):
+                    "optimizer_in_backward", "activation_offloading", "legacy_cache"):
             if getattr(self, key) is not None:
                 opts[key] = getattr(self, key)
         if (self.model is None) == (self.architecture is None):

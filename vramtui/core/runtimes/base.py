@@ -68,6 +68,7 @@ class Runtime:
     multi_gpu_reason: ClassVar[str] = ""
     measurable: ClassVar[bool] = False  # `vramtui measure` can build and run it (transformers models)
     preallocates: ClassVar[bool] = False  # takes a share of the card up front and fills it with KV cache
+    legacy_cache: ClassVar[bool] = False  # has had a tuple KV cache in older versions (optimizations.legacy_cache)
     # memory outside the framework's counters per GPU (CUDA context, libraries), and allocator slack
     # bytes per element of a hybrid model's recurrent state (linear attention / Mamba layers): the model's
     # dtype in transformers, vLLM (--mamba-ssm-cache-dtype auto) and SGLang; llama.cpp keeps f32 (llamacpp.py)

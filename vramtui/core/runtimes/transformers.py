@@ -30,6 +30,7 @@ class Transformers(Runtime):
     summary = "Hugging Face transformers (+ PEFT, TRL, bitsandbytes for training)"
     modes = ALL_MODES
     measurable = True
+    legacy_cache = True  # generate()'s tuple cache before 4.42
     weight_kinds = ("float", "quant", "nominal", "gguf")
     # transformers 5.x cache_implementation="quantized": quanto (2/4 bit), HQQ (1-8 bit) and an fp8 backend
     # (float8_e4m3fn, one scale per tensor; src/transformers/cache_utils.py); ggml's block types are not among them
@@ -124,10 +125,30 @@ class Transformers(Runtime):
                 ctx, "tokens") * q(K.EAGER_SCORE_BYTES, "B eager scores")
         if setup.tp > 1:
             f = f / q(setup.tp, "TP")
+        prefill = math.ceil((layer + scores) / setup.tp)
+        what = ("one layer's prefill peak: its input and output, the larger of attention's and the MLP's "
+                "intermediates" + ("" if flash else ", eager attention's scores"))
+        if setup.o.legacy_cache:
+            previous = self._previous_cache(setup)
+            f = tmax(f, size(previous, "previous step's cache"))
+            prefill = max(prefill, previous)
+            what += ("; transformers < 4.42: the last decode step holds the tuple cache it was given (one token "
+                     "shorter) until its forward returns")
         f = f + q(batch, "sequences") * q(m.vocab_size, "vocab") * q(4, "B last-position logits")
-        why = explain(f, "one layer's prefill peak: its input and output, the larger of attention's and the MLP's "
-                         "intermediates" + ("" if flash else ", eager attention's scores"))
-        return Part(math.ceil((layer + scores) / setup.tp) + logits, why)
+        return Part(prefill + logits, explain(f, what))
+
+    @staticmethod
+    def _previous_cache(setup: Setup) -> int:
+        # transformers 4.35, models/llama/modeling_llama.py (LlamaAttention.forward): each layer returns
+        # torch.cat(past, new) as a new tuple; generation/utils.py keeps model_kwargs["past_key_values"] (the
+        # old tuple) until _update_model_kwargs_for_generation swaps in the output's, so both caches are alive
+        # at the end of every forward. 4.36-4.41 wrap the tuple in a DynamicCache that cats into new tensors
+        # while the tuple still holds the old ones; 4.42's generate passes a DynamicCache (no tuple), whose
+        # cat frees each layer's old tensor as it goes.
+        from ..components import kv_cache
+
+        ctx = setup.w.context_length
+        return kv_cache(setup).bytes * (ctx - 1) // ctx
 
     def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None
                ) -> tuple[str, tuple[Flag, ...], dict[str, str]]:

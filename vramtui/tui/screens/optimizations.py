@@ -18,7 +18,8 @@ from .base import VramScreen
 INT_FIELDS = ("lora_rank", "tensor_parallel", "pipeline_parallel", "data_parallel")
 # what the core says applies (core/fields.py), in screen order
 APPLIES = ("gradient_checkpointing", "activation_offloading", "optimizer", "optimizer_in_backward", "loss", "lora_rank",
-           "lora_targets", "kbit_upcast", "zero_stage", "cpu_offload", "tensor_parallel", "data_parallel", "sequence_parallel")
+           "lora_targets", "kbit_upcast", "zero_stage", "cpu_offload", "tensor_parallel", "data_parallel", "sequence_parallel",
+           "legacy_cache")
 
 
 class OptimizationsScreen(VramScreen):
@@ -54,6 +55,8 @@ class OptimizationsScreen(VramScreen):
                        "Also split the norms' activations (10 B per token per layer) over the TP GPUs")
         yield FieldRow("Pipeline parallel", Input(str(o.pipeline_parallel), id="pipeline_parallel", placeholder="1"), "GPUs holding consecutive layers")
         yield FieldRow("Data parallel", Input(str(o.data_parallel), id="data_parallel", placeholder="1"), "Model replicas (ZeRO shards across them)")
+        yield FieldRow("Tuple KV cache", OnOff(o.legacy_cache, id="legacy_cache"),
+                       "transformers < 4.42: generate keeps the previous step's cache until the new one is made")
 
         yield Static("Where the memory goes", classes="section-title")
         yield Breakdown(id="breakdown")
@@ -62,7 +65,7 @@ class OptimizationsScreen(VramScreen):
         self.query_one(Breakdown).show(result, self.vram.unit)
         s = result.scenario
         o = s.optimizations
-        for name in ("cpu_offload", "sequence_parallel", "optimizer_in_backward", "activation_offloading"):
+        for name in ("cpu_offload", "sequence_parallel", "optimizer_in_backward", "activation_offloading", "legacy_cache"):
             set_quietly(self.query_one(f"#{name}", Checkbox), getattr(o, name))
         for name in ("flash_attention", "gradient_checkpointing", "kbit_upcast"):  # may be left to the runtime
             value, why = result.defaults[name]
