@@ -9,13 +9,15 @@ runtime's behaviour, ``Runtime.gpu_key``): only the limit differs from card to c
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from . import components as C
 from . import constants as K
 from .estimate import Estimate
 from .formula import silent
 from .gpuspec import GPUSpec
-from .methods import estimate
+from .methods import METHODS, estimate
+from .precise import precise_estimate
 from .presets import gpu as gpu_preset
 from .runtimes import runtime
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
@@ -67,24 +69,72 @@ class GPUFit:
         }
 
 
-class _Needs:
-    """Memoised per-GPU need of the scenario on one card as one field varies; shared by every card
-    with the same GPU key (``memo``)."""
+@dataclass
+class _KeyMemo:
+    """What the grid computes once per GPU key (``Runtime.gpu_key``) and shares between its cards."""
 
-    def __init__(self, scenario: Scenario, method: str, gpu: GPUSpec, memo: dict[tuple, int], kv_block: int) -> None:
+    estimate: Estimate  # on the key's first card, its runtime defaults applied
+    needs: dict[tuple, int] = field(default_factory=dict)  # per-GPU need as context or batch varies
+    spreads: dict[int, int] = field(default_factory=dict)  # per-GPU need on n GPUs (TP or layer split)
+    weights: C.Weights | None = None  # the solvers' weights: context and batch do not change them
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """What the usable bytes decide on a card of one GPU key: the same for every card of that key
+    and size (the 55 presets have 39 sizes), so the solvers run once per size."""
+
+    gpus_needed: int | None
+    max_context: int
+    max_batch: int
+    kv_capacity_tokens: int | None
+
+
+class _Needs:
+    """Memoised per-GPU need of the scenario on one card as its context or batch varies; shared by
+    every card with the same GPU key (``memo``).
+
+    The solvers ask for dozens of values per grid, so each is estimated at most once per key,
+    silently (bytes only), on the card's setup ``varied`` to that value (no scenario is copied or
+    resolved again), and for ``precise`` with the weights computed once per key: they read neither
+    context nor batch (``tests/test_fit_cache.py`` checks the result equals a full estimate of the
+    changed scenario).
+    """
+
+    def __init__(self, scenario: Scenario, method: str, gpu: GPUSpec, memo: _KeyMemo, kv_block: int) -> None:
         self.s = scenario
         self.method = method
         self.gpu = gpu
-        self._memo = memo
+        self._key = memo
+        self._memo = memo.needs
+        self._setup: Setup | None = None  # the scenario on this card, made on the first value not in the memo
         self.kv_block = kv_block  # the KV cache is flat inside a block (llama.cpp's padding, vLLM's pages)
+
+    def _varied(self, field: str, value: int) -> Setup:
+        if self._setup is None:
+            self._setup = Setup(self.s, self.gpu)
+        base = self._setup
+        if field == "context_length":
+            return base.varied(value, base.batch)
+        if field == "batch_size":
+            return base.varied(base.context, value)
+        raise ValueError(f"the solvers vary workload.context_length or workload.batch_size, not {field}")
+
+    def _estimate(self, setup: Setup) -> Estimate:
+        """The method on a varied setup; for ``precise``, with the weights of the key's first one."""
+        if self.method != "precise":
+            return METHODS[self.method](setup)
+        if self._key.weights is None:
+            self._key.weights = C.weights(setup)
+        return precise_estimate(setup, self._key.weights)
 
     def need(self, section: str, field: str, value: int) -> int:
         key = (section, field, value)
         if key not in self._memo:
-            part = getattr(self.s, section).model_copy(update={field: value})
-            changed = self.s.model_copy(update={section: part})
+            if section != "workload":
+                raise ValueError(f"the solvers vary the workload, not {section}")
             with silent():  # only the bytes: no "how" text is built
-                self._memo[key] = estimate(changed, self.method, self.gpu).per_gpu_bytes
+                self._memo[key] = self._estimate(self._varied(field, value)).per_gpu_bytes
         return self._memo[key]
 
     def largest(self, section: str, field: str, limit: int, hi: int, lo_hint: int = 1, step: int = 1) -> int:
@@ -167,36 +217,43 @@ def decode_tokens_per_s(scenario: Scenario, est: Estimate, gpu: GPUSpec) -> floa
     return 1.0 / seconds if seconds > 0 else None
 
 
-def fit_gpu(scenario: Scenario, gpu: GPUSpec, est: Estimate, needs: _Needs, more_gpus: Callable[[int], int],
-            hints: tuple[int, int] = (1, 1)) -> GPUFit:
+def _limits(scenario: Scenario, gpu: GPUSpec, usable: int, est: Estimate, needs: _Needs,
+            more_gpus: Callable[[int], int], hints: tuple[int, int]) -> _Limits:
+    """The GPU count, largest context and batch, and pre-allocated KV tokens for ``usable`` bytes."""
     rt = runtime(scenario.workload.runtime)
-    usable = usable_for(scenario, gpu)
-    need = est.per_gpu_bytes
-    fits = need <= usable
     needed = next((n for n in TP_STEPS if more_gpus(n) <= usable), None)
-    ctx_cap = max(scenario.model.spec.max_position_embeddings, 1)
-    max_ctx = needs.largest("workload", "context_length", usable, min(MAX_CONTEXT, ctx_cap), hints[0],
+    max_ctx = needs.largest("workload", "context_length", usable, min(MAX_CONTEXT, _context_cap(scenario)), hints[0],
                             step=1 if scenario.is_training else needs.kv_block)
     max_batch = needs.largest("workload", "batch_size", usable, MAX_BATCH, hints[1])
     kv_tokens = rt.kv_capacity_tokens(Setup(scenario, gpu), est.per_gpu, est.kv_bytes_per_token) if rt.preallocates else None
-    seqs = None if kv_tokens is None else kv_tokens // scenario.workload.context_length
+    return _Limits(needed, max_ctx, max_batch, kv_tokens)
+
+
+def _context_cap(scenario: Scenario) -> int:
+    return max(scenario.model.spec.max_position_embeddings, 1)
+
+
+def _card_fit(scenario: Scenario, gpu: GPUSpec, usable: int, est: Estimate, limits: _Limits) -> GPUFit:
+    """One card's row: its limits, and what is its own (speed, price)."""
+    need = est.per_gpu_bytes
+    kv_tokens = limits.kv_capacity_tokens
     usable_gib = gpu.usable_bytes / GiB
     return GPUFit(
         gpu=gpu,
         need_bytes=need,
         usable_bytes=usable,
-        fits=fits,
+        fits=need <= usable,
         headroom_bytes=usable - need,
-        gpus_needed=needed,
-        max_context=max_ctx,
-        max_context_capped=max_ctx >= ctx_cap,
-        max_batch=max_batch,
-        tokens_per_s=decode_tokens_per_s(scenario, est, gpu) if needed else None,
+        gpus_needed=limits.gpus_needed,
+        max_context=limits.max_context,
+        max_context_capped=limits.max_context >= _context_cap(scenario),
+        max_batch=limits.max_batch,
+        tokens_per_s=decode_tokens_per_s(scenario, est, gpu) if limits.gpus_needed else None,
         price_usd=gpu.price_usd,
         price_per_gib=gpu.price_usd / usable_gib if gpu.price_usd else None,
         estimate=est,
         kv_capacity_tokens=kv_tokens,
-        kv_capacity_sequences=seqs,
+        kv_capacity_sequences=None if kv_tokens is None else kv_tokens // scenario.workload.context_length,
     )
 
 
@@ -208,35 +265,37 @@ def fit_grid(scenario: Scenario, method: str = "precise", gpu_ids: tuple[str, ..
     spread = rt.multi_gpu_field(scenario)  # tensor_parallel, or pipeline_parallel for layer splits
     if gpus is None:
         gpus = [gpu_preset(g) for g in (gpu_ids if gpu_ids is not None else scenario.hardware.gpus)]
-    memos: dict[Hashable, dict[tuple, int]] = {}
     kv_block = Setup(scenario, gpus[0]).kv_block if gpus else 1  # the runtime's, whatever the card
-    estimates: dict[Hashable, Estimate] = {}
-    spreads: dict[Hashable, dict[int, int]] = {}
+    keys: dict[Hashable, _KeyMemo] = {}
     if est is not None and est.method == method:
-        estimates[rt.gpu_key(gpu_preset(est.gpu or scenario.hardware.verdict_gpu))] = est
+        keys[rt.gpu_key(gpu_preset(est.gpu or scenario.hardware.verdict_gpu))] = _KeyMemo(est)
 
-    def for_key(gpu: GPUSpec) -> tuple[Estimate, dict[tuple, int], dict[int, int]]:
-        key = rt.gpu_key(gpu)
-        if key not in estimates:
-            estimates[key] = estimate(scenario, method, gpu)
-        e = estimates[key]
-        spread_memo = spreads.setdefault(key, {getattr(scenario.optimizations, spread): e.per_gpu_bytes})
-        return e, memos.setdefault(key, {}), spread_memo
+    def for_key(key: Hashable, gpu: GPUSpec) -> _KeyMemo:
+        if key not in keys:
+            keys[key] = _KeyMemo(estimate(scenario, method, gpu))
+        memo = keys[key]
+        memo.spreads.setdefault(getattr(scenario.optimizations, spread), memo.estimate.per_gpu_bytes)
+        return memo
 
-    # smallest card first: each answer is a lower bound for the next, larger card
+    def more_gpus(n: int, gpu: GPUSpec, spreads: dict[int, int]) -> int:
+        if n not in spreads:
+            o = scenario.optimizations.model_copy(update={spread: n})
+            with silent():
+                spreads[n] = estimate(scenario.model_copy(update={"optimizations": o}), method, gpu).per_gpu_bytes
+        return spreads[n]
+
+    usable = {g.id: usable_for(scenario, g) for g in gpus}
+    limits: dict[tuple[Hashable, int], _Limits] = {}
     fits: dict[str, GPUFit] = {}
     hints = (1, 1)
-    for gpu in sorted(gpus, key=lambda g: usable_for(scenario, g)):
-        e, memo, spread_memo = for_key(gpu)
-
-        def more_gpus(n: int, gpu: GPUSpec = gpu, spread_memo: dict[int, int] = spread_memo) -> int:
-            if n not in spread_memo:
-                o = scenario.optimizations.model_copy(update={spread: n})
-                with silent():
-                    spread_memo[n] = estimate(scenario.model_copy(update={"optimizations": o}), method, gpu).per_gpu_bytes
-            return spread_memo[n]
-
-        f = fit_gpu(scenario, gpu, e, _Needs(scenario, method, gpu, memo, kv_block), more_gpus, hints)
-        fits[gpu.id] = f
-        hints = (max(1, f.max_context), max(1, f.max_batch))
+    # smallest card first: each answer is a lower bound for the next, larger card
+    for gpu in sorted(gpus, key=lambda g: usable[g.id]):
+        key = rt.gpu_key(gpu)
+        memo = for_key(key, gpu)
+        size = (key, usable[gpu.id])
+        if size not in limits:
+            limits[size] = _limits(scenario, gpu, size[1], memo.estimate, _Needs(scenario, method, gpu, memo, kv_block),
+                                   lambda n, gpu=gpu, memo=memo: more_gpus(n, gpu, memo.spreads), hints)
+        fits[gpu.id] = _card_fit(scenario, gpu, size[1], memo.estimate, limits[size])
+        hints = (max(1, limits[size].max_context), max(1, limits[size].max_batch))
     return [fits[g.id] for g in gpus]

@@ -19,7 +19,8 @@ def draft_setup(setup: Setup, draft: ModelSpec) -> Setup:
     from .scenario import ModelChoice
 
     s = setup.s
-    work = s.workload.model_copy(update={"weights": draft.stored_format or s.workload.weights})
+    work = s.workload.model_copy(update={"weights": draft.stored_format or s.workload.weights,
+                                         "context_length": setup.context, "batch_size": setup.batch})
     return Setup(s.model_copy(update={"model": ModelChoice(spec=draft), "workload": work}), setup.gpu)
 
 
@@ -29,11 +30,13 @@ def _plus(text: str, term: Term, *comments: str) -> str:
     return explain(f"{formula} + {term.text}", *comments, rest)
 
 
-def precise_estimate(setup: Setup) -> Estimate:
+def precise_estimate(setup: Setup, weights: C.Weights | None = None) -> Estimate:
+    """The estimate of the setup; ``weights`` is the weights' part when the caller already has it for
+    this model, format, runtime and parallelism (the fit solvers: it does not read context or batch)."""
     per = dict.fromkeys(COMPONENTS, 0)
     why: dict[str, str] = {}
     notes: list[str] = []
-    w = C.weights(setup)
+    w = weights if weights is not None else C.weights(setup)
     kv = C.kv_cache(setup)
     per["weights"], per["kv_cache"] = w.bytes, kv.bytes
     why["weights"], why["kv_cache"] = w.why, kv.why
