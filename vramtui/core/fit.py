@@ -17,7 +17,7 @@ from .estimate import Estimate
 from .formula import silent
 from .gpuspec import GPUSpec
 from .methods import METHODS, estimate
-from .precise import precise_estimate
+from .precise import precise_bytes
 from .presets import gpu as gpu_preset
 from .runtimes import runtime
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
@@ -125,20 +125,20 @@ class _Needs:
             return base.varied(base.context, value)
         raise ValueError(f"the solvers vary workload.context_length or workload.batch_size, not {field}")
 
-    def _estimate(self, setup: Setup) -> Estimate:
-        """The method on a varied setup; for ``precise``, with the weights of the key's first one."""
+    def _bytes(self, setup: Setup) -> int:
+        """The per-GPU need of a varied setup; for ``precise``, with the weights of the key's first one."""
         if self.method != "precise":
-            return METHODS[self.method](setup)
+            return METHODS[self.method](setup).per_gpu_bytes
         if self._key.weights is None:
             self._key.weights = C.weights(setup)
-        return precise_estimate(setup, self._key.weights)
+        return precise_bytes(setup, self._key.weights)
 
     def need(self, section: str, field: str, value: int) -> int:
         key = (section, field, value)
         if key not in self._memo:
             if section != "workload":
                 raise ValueError(f"the solvers vary the workload, not {section}")
-            self._memo[key] = self._estimate(self._varied(field, value)).per_gpu_bytes
+            self._memo[key] = self._bytes(self._varied(field, value))
         return self._memo[key]
 
     def largest(self, section: str, field: str, limit: int, hi: int, lo_hint: int = 1, step: int = 1) -> int:
