@@ -190,6 +190,10 @@ class _Needs:
             # convex needs (eager attention's seq² term) do not stall the bracket on one side
             guess = lo + int(-f_lo * (top - lo) / max(1e-9, f_top - f_lo))
             guess = min(max(guess, lo + 1), top - 1)
+            if guess == lo + 1 and scale > 1 and self.need(section, field, lo * scale + 1) > limit:
+                # blocks: if the next block's first token does not fit, none of it does; one
+                # estimate instead of two (its last token, then the first for the caller's check)
+                return lo
             f_guess = need(guess) - limit
             if f_guess <= 0:
                 lo, f_lo = guess, f_guess
