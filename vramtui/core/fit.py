@@ -76,6 +76,7 @@ class _KeyMemo:
     estimate: Estimate  # on the key's first card, its runtime defaults applied
     needs: dict[tuple, int] = field(default_factory=dict)  # per-GPU need as context or batch varies
     spreads: dict[int, int] = field(default_factory=dict)  # per-GPU need on n GPUs (TP or layer split)
+    setup: Setup | None = None  # the scenario on the key's first card that needed one, defaults resolved
     weights: C.Weights | None = None  # the solvers' weights: context and batch do not change them
     decode_bytes: float | None = None  # read per decoded token with the estimate's KV cache (None: training)
 
@@ -112,9 +113,12 @@ class _Needs:
         self.kv_block = kv_block  # the KV cache is flat inside a block (llama.cpp's padding, vLLM's pages)
 
     def setup(self) -> Setup:
-        """The scenario on this card, its defaults resolved (made once)."""
+        """The scenario on this card: the key's setup moved to it (resolved once per key)."""
         if self._setup is None:
-            self._setup = Setup(self.s, self.gpu)
+            if self._key.setup is None:
+                self._key.setup = Setup(self.s, self.gpu)
+            base = self._key.setup
+            self._setup = base if base.gpu is self.gpu else base.varied(base.context, base.batch, self.gpu)
         return self._setup
 
     def _varied(self, field: str, value: int) -> Setup:

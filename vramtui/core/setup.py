@@ -57,9 +57,10 @@ class Setup:
         # context rounded up to the runtime's KV allocation unit
         self.kv_tokens = math.ceil(context / self.kv_block) * self.kv_block
 
-    def varied(self, context: int, batch: int) -> Setup:
-        """The same setup with another context and batch, as the fit solvers need it dozens of times
-        per card: the other slots are copied, not resolved again (none of them reads context or batch).
+    def varied(self, context: int, batch: int, gpu: GPUSpec | None = None) -> Setup:
+        """The same setup with another context and batch (and on ``gpu``, if given), as the fit solvers
+        need it dozens of times per card: the other slots are copied, not resolved again (none of them
+        reads context or batch, and only the KV block size is asked of the runtime with the card).
 
         ``s`` and ``w`` stay the scenario's own, with its own context and batch: what an estimate
         reads of those two comes from ``context`` and ``batch`` (tests/test_fit_cache.py checks a varied
@@ -68,6 +69,9 @@ class Setup:
         new = object.__new__(Setup)
         for name in _COPIED:
             setattr(new, name, getattr(self, name))
+        if gpu is not None and gpu is not self.gpu:
+            new.gpu = gpu
+            new.kv_block = new.runtime.kv_block_tokens(new)
         new._set_numbers(context, batch)
         return new
 
