@@ -6,7 +6,8 @@ baseline measured the same way on the same machine in the same run; nothing here
   numbers, vs ctrl+l (redraw the same widgets from the existing result: same key path, no recompute)
 - estimator: estimates/s, the full fit grid with solvers; a 500-GPU synthetic grid against the 55-GPU
   grid (cost per GPU: linear growth reads 1.0x); 1,000 different scenarios through the Python API
-  against 1,000 of one scenario through the same calls
+  against 1,000 of one scenario through the same calls (``python bench/run.py grid`` runs this section
+  alone; with ``PYTHONPATH=<another checkout>`` it measures that checkout's core)
 - CLI: ``vramtui estimate --json``, ``models`` and ``fit`` as whole processes, each against a bare
   ``python -c pass`` started the same way (and, for reference, a process that defines and validates
   a one-field pydantic model: the floor of any command that validates input with pydantic);
@@ -222,9 +223,26 @@ def bench_cli() -> dict:
     return {label: (median_ms(v), median_ms(v) / base) for label, v in samples.items()}
 
 
+def print_grids() -> None:
+    e = bench_estimator()
+    print(f"estimator: {e['estimates_per_s']:,.0f} estimates/s")
+    for label, ms in e["grid_ms"].items():
+        print(f"fit grid, {e['grid_gpus']} GPUs with max-context and max-batch solvers ({label}): {ms:.2f} ms (target <= 2 ms)")
+    sc = bench_scale()
+    print(f"fit grid, 500 synthetic GPUs: {sc['grid_500_ms']:.1f} ms against {sc['grid_55_ms']:.1f} ms for the "
+          f"{sc['real_gpus']} presets: {sc['grid_500_ms'] / sc['grid_55_ms']:.1f}x the time for "
+          f"{500 / sc['real_gpus']:.1f}x the GPUs, cost per GPU {sc['per_gpu_ratio']:.2f}x (linear: 1.0x)")
+    print(f"sweep of {sc['scenarios']:,} different scenarios (scenario_from_dict + estimate): {sc['sweep_ms']:.0f} ms "
+          f"({1000 * sc['sweep_ms'] / sc['scenarios']:.0f} µs each) against {sc['same_ms']:.0f} ms for "
+          f"{sc['scenarios']:,} of one scenario: ratio {sc['sweep_ratio']:.2f}x")
+
+
 def main() -> None:
     print(f"# vramtui benchmarks — {platform.node()} · {platform.processor() or platform.machine()} · "
           f"{os.cpu_count()} CPUs · Python {platform.python_version()} · runs {RUNS}\n")
+    if sys.argv[1:] == ["grid"]:  # the estimator's section alone (fit grids, the 500-GPU grid, the sweep)
+        print_grids()
+        return
     s = bench_startup()
     print(f"start-up to first frame: vramtui {s['vramtui_ms']:.0f} ms, minimal Textual app {s['minimal_ms']:.0f} ms, "
           f"ratio {s['ratio']:.2f}x (target <= 1.5x)")
@@ -240,17 +258,7 @@ def main() -> None:
     k = asyncio.run(bench_keystroke())
     print(f"keystroke to screen ({k['rows']}-GPU grid): {k['keystroke_ms']:.1f} ms, bare repaint {k['repaint_ms']:.1f} ms, "
           f"ratio {k['ratio']:.2f}x (target <= 2x)")
-    e = bench_estimator()
-    print(f"estimator: {e['estimates_per_s']:,.0f} estimates/s")
-    for label, ms in e["grid_ms"].items():
-        print(f"fit grid, {e['grid_gpus']} GPUs with max-context and max-batch solvers ({label}): {ms:.2f} ms (target <= 5 ms)")
-    sc = bench_scale()
-    print(f"fit grid, 500 synthetic GPUs: {sc['grid_500_ms']:.1f} ms against {sc['grid_55_ms']:.1f} ms for the "
-          f"{sc['real_gpus']} presets: {sc['grid_500_ms'] / sc['grid_55_ms']:.1f}x the time for "
-          f"{500 / sc['real_gpus']:.1f}x the GPUs, cost per GPU {sc['per_gpu_ratio']:.2f}x (linear: 1.0x)")
-    print(f"sweep of {sc['scenarios']:,} different scenarios (scenario_from_dict + estimate): {sc['sweep_ms']:.0f} ms "
-          f"({1000 * sc['sweep_ms'] / sc['scenarios']:.0f} µs each) against {sc['same_ms']:.0f} ms for "
-          f"{sc['scenarios']:,} of one scenario: ratio {sc['sweep_ratio']:.2f}x")
+    print_grids()
     c = bench_cli()
     for label, (ms, ratio) in c.items():
         target = " (target <= 6x)" if label.startswith("`") else ""

@@ -159,9 +159,9 @@ def _extra_bytes(setup: Setup) -> int:
 def kv_cache(setup: Setup) -> KVCache:
     if setup.training:
         return KVCache(0, "training runs with use_cache=False: no KV cache is kept")
-    m, w, rt = setup.spec, setup.w, setup.runtime
+    m, rt = setup.spec, setup.runtime
     fmt = setup.kv_format
-    tokens, batch = setup.kv_tokens, w.batch_size
+    tokens, batch = setup.kv_tokens, setup.batch
     mla = rt.mla_cache(setup) if m.is_mla else None
     if mla is not None:
         per_tok_layer, how = mla
@@ -198,7 +198,7 @@ def kv_cache(setup: Setup) -> KVCache:
     if shard > 1:
         f = f / q(shard, "TP")
     f = f * q(fmt.bytes_per_elem, "B")
-    if tokens != w.context_length:
+    if tokens != setup.context:
         comments.append(f"context rounded up to {setup.kv_block}-token blocks")
     if linear:
         f_state = q(linear, "linear-attention layers") * q(m.linear_state_elems, "state elements") * q(
@@ -217,7 +217,8 @@ def training_activations(setup: Setup) -> Activations:
     h, qd, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
     inter, router = m.mlp_width
     heads = m.num_attention_heads
-    tokens = w.batch_size * w.context_length
+    batch, ctx = setup.batch, setup.context
+    tokens = batch * ctx
     scale = setup.act_bytes / 2
     flash = setup.flash_attention
     # HF Llama-style layer in bf16 with SDPA: the bytes per token autograd saves for backward, exactly as
@@ -235,9 +236,8 @@ def training_activations(setup: Setup) -> Activations:
         per_tok -= 8 * h + 2 * inter
         per_tok += sum(4 * i + 4 * o.lora_rank for i, _ in lora_matrices(setup))
     per_tok = int(per_tok * scale)
-    seq2 = 0 if flash else w.batch_size * heads * w.context_length ** 2
-    f_seq2 = q(w.batch_size, "sequences") * q(heads, "heads") * q(w.context_length, "tokens") * q(
-        w.context_length, "tokens")
+    seq2 = 0 if flash else batch * heads * ctx ** 2
+    f_seq2 = q(batch, "sequences") * q(heads, "heads") * q(ctx, "tokens") * q(ctx, "tokens")
     layers = m.num_hidden_layers
     # TP splits a layer's activations over t GPUs but for the norms' and blocks' inputs, which every
     # GPU keeps unless sequence parallelism splits them too (constants.TP_REPLICATED_ACT_BYTES)

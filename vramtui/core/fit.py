@@ -8,14 +8,16 @@ runtime's behaviour, ``Runtime.gpu_key``): only the limit differs from card to c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
 
+from . import components as C
 from . import constants as K
 from .estimate import Estimate
 from .formula import silent
 from .gpuspec import GPUSpec
-from .methods import estimate
+from .methods import METHODS, estimate
+from .precise import precise_bytes
 from .presets import gpu as gpu_preset
 from .runtimes import runtime
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
@@ -67,24 +69,80 @@ class GPUFit:
         }
 
 
-class _Needs:
-    """Memoised per-GPU need of the scenario on one card as one field varies; shared by every card
-    with the same GPU key (``memo``)."""
+@dataclass
+class _KeyMemo:
+    """What the grid computes once per GPU key (``Runtime.gpu_key``) and shares between its cards."""
 
-    def __init__(self, scenario: Scenario, method: str, gpu: GPUSpec, memo: dict[tuple, int], kv_block: int) -> None:
+    estimate: Estimate  # on the key's first card, its runtime defaults applied
+    needs: dict[tuple, int] = field(default_factory=dict)  # per-GPU need as context or batch varies
+    spreads: dict[int, int] = field(default_factory=dict)  # per-GPU need on n GPUs (TP or layer split)
+    setup: Setup | None = None  # the scenario on the key's first card that needed one, defaults resolved
+    weights: C.Weights | None = None  # the solvers' weights: context and batch do not change them
+    decode_bytes: float | None = None  # read per decoded token with the estimate's KV cache (None: training)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """What the usable bytes decide on a card of one GPU key: the same for every card of that key
+    and size (the 55 presets have 39 sizes), so the solvers run once per size."""
+
+    gpus_needed: int | None
+    max_context: int
+    max_batch: int
+    kv_capacity_tokens: int | None
+
+
+class _Needs:
+    """Memoised per-GPU need of the scenario on one card as its context or batch varies; shared by
+    every card with the same GPU key (``memo``).
+
+    The solvers ask for dozens of values per grid (inside ``silent()``: bytes only), so each is
+    estimated at most once per key, on the card's setup ``varied`` to that value (no scenario is copied or
+    resolved again), and for ``precise`` with the weights computed once per key: they read neither
+    context nor batch (``tests/test_fit_cache.py`` checks the result equals a full estimate of the
+    changed scenario).
+    """
+
+    def __init__(self, scenario: Scenario, method: str, gpu: GPUSpec, memo: _KeyMemo, kv_block: int) -> None:
         self.s = scenario
         self.method = method
         self.gpu = gpu
-        self._memo = memo
+        self._key = memo
+        self._memo = memo.needs
+        self._setup: Setup | None = None  # the scenario on this card, made on the first value not in the memo
         self.kv_block = kv_block  # the KV cache is flat inside a block (llama.cpp's padding, vLLM's pages)
+
+    def setup(self) -> Setup:
+        """The scenario on this card: the key's setup moved to it (resolved once per key)."""
+        if self._setup is None:
+            if self._key.setup is None:
+                self._key.setup = Setup(self.s, self.gpu)
+            base = self._key.setup
+            self._setup = base if base.gpu is self.gpu else base.varied(base.context, base.batch, self.gpu)
+        return self._setup
+
+    def _varied(self, field: str, value: int) -> Setup:
+        base = self.setup()
+        if field == "context_length":
+            return base.varied(value, base.batch)
+        if field == "batch_size":
+            return base.varied(base.context, value)
+        raise ValueError(f"the solvers vary workload.context_length or workload.batch_size, not {field}")
+
+    def _bytes(self, setup: Setup) -> int:
+        """The per-GPU need of a varied setup; for ``precise``, with the weights of the key's first one."""
+        if self.method != "precise":
+            return METHODS[self.method](setup).per_gpu_bytes
+        if self._key.weights is None:
+            self._key.weights = C.weights(setup)
+        return precise_bytes(setup, self._key.weights)
 
     def need(self, section: str, field: str, value: int) -> int:
         key = (section, field, value)
         if key not in self._memo:
-            part = getattr(self.s, section).model_copy(update={field: value})
-            changed = self.s.model_copy(update={section: part})
-            with silent():  # only the bytes: no "how" text is built
-                self._memo[key] = estimate(changed, self.method, self.gpu).per_gpu_bytes
+            if section != "workload":
+                raise ValueError(f"the solvers vary the workload, not {section}")
+            self._memo[key] = self._bytes(self._varied(field, value))
         return self._memo[key]
 
     def largest(self, section: str, field: str, limit: int, hi: int, lo_hint: int = 1, step: int = 1) -> int:
@@ -136,6 +194,10 @@ class _Needs:
             # convex needs (eager attention's seq² term) do not stall the bracket on one side
             guess = lo + int(-f_lo * (top - lo) / max(1e-9, f_top - f_lo))
             guess = min(max(guess, lo + 1), top - 1)
+            if guess == lo + 1 and scale > 1 and self.need(section, field, lo * scale + 1) > limit:
+                # blocks: if the next block's first token does not fit, none of it does; one
+                # estimate instead of two (its last token, then the first for the caller's check)
+                return lo
             f_guess = need(guess) - limit
             if f_guess <= 0:
                 lo, f_lo = guess, f_guess
@@ -154,89 +216,120 @@ def usable_for(scenario: Scenario, gpu: GPUSpec) -> int:
     return runtime(scenario.workload.runtime).usable_bytes(scenario, gpu)
 
 
-def decode_tokens_per_s(scenario: Scenario, est: Estimate, gpu: GPUSpec) -> float | None:
-    """Bandwidth × efficiency ÷ bytes read per decoded token (weights touched + the KV cache)."""
+def decode_read_bytes(scenario: Scenario, est: Estimate) -> float | None:
+    """Bytes read per decoded token on the way through every stage: the weights touched and the KV
+    cache (None: training, which does not decode)."""
     if scenario.workload.mode != "inference":
         return None
     spec = scenario.model.spec
     active_share = spec.active_parameters / max(1, spec.total_parameters)
     per_gpu = est.per_gpu
     read = per_gpu["weights"] * active_share + per_gpu["kv_cache"]
-    stages = scenario.optimizations.pipeline_parallel
-    seconds = stages * read / (gpu.bandwidth_gbs * 1e9 * K.DECODE_BANDWIDTH_EFFICIENCY)
+    return scenario.optimizations.pipeline_parallel * read
+
+
+def decode_tokens_per_s(scenario: Scenario, est: Estimate, gpu: GPUSpec) -> float | None:
+    """Bandwidth × efficiency ÷ bytes read per decoded token (weights touched + the KV cache)."""
+    return _tokens_per_s(decode_read_bytes(scenario, est), gpu)
+
+
+def _tokens_per_s(read_bytes: float | None, gpu: GPUSpec) -> float | None:
+    if read_bytes is None:
+        return None
+    seconds = read_bytes / (gpu.bandwidth_gbs * 1e9 * K.DECODE_BANDWIDTH_EFFICIENCY)
     return 1.0 / seconds if seconds > 0 else None
 
 
-def fit_gpu(scenario: Scenario, gpu: GPUSpec, est: Estimate, needs: _Needs, more_gpus: Callable[[int], int],
-            hints: tuple[int, int] = (1, 1)) -> GPUFit:
-    rt = runtime(scenario.workload.runtime)
-    usable = usable_for(scenario, gpu)
-    need = est.per_gpu_bytes
-    fits = need <= usable
-    needed = next((n for n in TP_STEPS if more_gpus(n) <= usable), None)
-    ctx_cap = max(scenario.model.spec.max_position_embeddings, 1)
-    max_ctx = needs.largest("workload", "context_length", usable, min(MAX_CONTEXT, ctx_cap), hints[0],
-                            step=1 if scenario.is_training else needs.kv_block)
-    max_batch = needs.largest("workload", "batch_size", usable, MAX_BATCH, hints[1])
-    kv_tokens = rt.kv_capacity_tokens(Setup(scenario, gpu), est.per_gpu, est.kv_bytes_per_token) if rt.preallocates else None
-    seqs = None if kv_tokens is None else kv_tokens // scenario.workload.context_length
-    usable_gib = gpu.usable_bytes / GiB
-    return GPUFit(
-        gpu=gpu,
-        need_bytes=need,
-        usable_bytes=usable,
-        fits=fits,
-        headroom_bytes=usable - need,
-        gpus_needed=needed,
-        max_context=max_ctx,
-        max_context_capped=max_ctx >= ctx_cap,
-        max_batch=max_batch,
-        tokens_per_s=decode_tokens_per_s(scenario, est, gpu) if needed else None,
-        price_usd=gpu.price_usd,
-        price_per_gib=gpu.price_usd / usable_gib if gpu.price_usd else None,
-        estimate=est,
-        kv_capacity_tokens=kv_tokens,
-        kv_capacity_sequences=seqs,
-    )
+class _Grid:
+    """One fit_grid call: what every card shares (the runtime, the context cap, the memos per GPU
+    key), the solvers for one usable size, and each card's row. Nothing outlives the call."""
+
+    def __init__(self, scenario: Scenario, method: str, first: GPUSpec | None, est: Estimate | None) -> None:
+        self.s, self.method = scenario, method
+        self.rt = runtime(scenario.workload.runtime)
+        self.spread = self.rt.multi_gpu_field(scenario)  # tensor_parallel, or pipeline_parallel for layer splits
+        self.kv_block = Setup(scenario, first).kv_block if first else 1  # the runtime's, whatever the card
+        self.context_cap = max(scenario.model.spec.max_position_embeddings, 1)
+        self.keys: dict[Hashable, _KeyMemo] = {}
+        if est is not None and est.method == method:
+            self._add_key(self.rt.gpu_key(gpu_preset(est.gpu or scenario.hardware.verdict_gpu)), est)
+
+    def _add_key(self, key: Hashable, est: Estimate) -> _KeyMemo:
+        memo = self.keys[key] = _KeyMemo(est, decode_bytes=decode_read_bytes(self.s, est))
+        memo.spreads[getattr(self.s.optimizations, self.spread)] = est.per_gpu_bytes
+        return memo
+
+    def key_memo(self, key: Hashable, gpu: GPUSpec) -> _KeyMemo:
+        """The key's memo; its estimate (with the "how" text, for the card's row) made on its first card."""
+        memo = self.keys.get(key)
+        return memo if memo is not None else self._add_key(key, estimate(self.s, self.method, gpu))
+
+    def _on_gpus(self, n: int, gpu: GPUSpec, memo: _KeyMemo) -> int:
+        """The per-GPU need spread over ``n`` GPUs."""
+        if n not in memo.spreads:
+            o = self.s.optimizations.model_copy(update={self.spread: n})
+            memo.spreads[n] = estimate(self.s.model_copy(update={"optimizations": o}), self.method, gpu).per_gpu_bytes
+        return memo.spreads[n]
+
+    def limits(self, gpu: GPUSpec, usable: int, memo: _KeyMemo, hints: tuple[int, int]) -> _Limits:
+        """The GPU count, largest context and batch, and pre-allocated KV tokens for ``usable`` bytes;
+        ``hints``: the answers for the next smaller size, which fit here too."""
+        s, needs = self.s, _Needs(self.s, self.method, gpu, memo, self.kv_block)
+        with silent():  # only the bytes: no "how" text is built
+            needed = next((n for n in TP_STEPS if self._on_gpus(n, gpu, memo) <= usable), None)
+            max_ctx = needs.largest("workload", "context_length", usable, min(MAX_CONTEXT, self.context_cap), hints[0],
+                                    step=1 if s.is_training else self.kv_block)
+            max_batch = needs.largest("workload", "batch_size", usable, MAX_BATCH, hints[1])
+        kv_tokens = None
+        if self.rt.preallocates:
+            kv_tokens = self.rt.kv_capacity_tokens(needs.setup(), memo.estimate.per_gpu, memo.estimate.kv_bytes_per_token)
+        return _Limits(needed, max_ctx, max_batch, kv_tokens)
+
+    def card(self, gpu: GPUSpec, usable: int, memo: _KeyMemo, limits: _Limits) -> GPUFit:
+        """One card's row: its size's limits, and what is its own (speed, price)."""
+        est = memo.estimate
+        need = est.per_gpu_bytes
+        kv_tokens = limits.kv_capacity_tokens
+        usable_gib = gpu.usable_bytes / GiB
+        return GPUFit(
+            gpu=gpu,
+            need_bytes=need,
+            usable_bytes=usable,
+            fits=need <= usable,
+            headroom_bytes=usable - need,
+            gpus_needed=limits.gpus_needed,
+            max_context=limits.max_context,
+            max_context_capped=limits.max_context >= self.context_cap,
+            max_batch=limits.max_batch,
+            tokens_per_s=_tokens_per_s(memo.decode_bytes, gpu) if limits.gpus_needed else None,
+            price_usd=gpu.price_usd,
+            price_per_gib=gpu.price_usd / usable_gib if gpu.price_usd else None,
+            estimate=est,
+            kv_capacity_tokens=kv_tokens,
+            kv_capacity_sequences=None if kv_tokens is None else kv_tokens // self.s.workload.context_length,
+        )
 
 
 def fit_grid(scenario: Scenario, method: str = "precise", gpu_ids: tuple[str, ...] | None = None,
              est: Estimate | None = None, gpus: Sequence[GPUSpec] | None = None) -> list[GPUFit]:
     """Fit the scenario on each GPU: the scenario's, the presets ``gpu_ids``, or the cards ``gpus`` (a
-    machine's own, a synthetic grid); ``est`` is the scenario's estimate on its verdict GPU, if the caller has it."""
-    rt = runtime(scenario.workload.runtime)
-    spread = rt.multi_gpu_field(scenario)  # tensor_parallel, or pipeline_parallel for layer splits
+    machine's own, a synthetic grid); ``est`` is the scenario's estimate on its verdict GPU, if the caller has it.
+
+    Cards of one GPU key and one usable size get the same limits, so the solvers run once per size."""
     if gpus is None:
         gpus = [gpu_preset(g) for g in (gpu_ids if gpu_ids is not None else scenario.hardware.gpus)]
-    memos: dict[Hashable, dict[tuple, int]] = {}
-    kv_block = Setup(scenario, gpus[0]).kv_block if gpus else 1  # the runtime's, whatever the card
-    estimates: dict[Hashable, Estimate] = {}
-    spreads: dict[Hashable, dict[int, int]] = {}
-    if est is not None and est.method == method:
-        estimates[rt.gpu_key(gpu_preset(est.gpu or scenario.hardware.verdict_gpu))] = est
-
-    def for_key(gpu: GPUSpec) -> tuple[Estimate, dict[tuple, int], dict[int, int]]:
-        key = rt.gpu_key(gpu)
-        if key not in estimates:
-            estimates[key] = estimate(scenario, method, gpu)
-        e = estimates[key]
-        spread_memo = spreads.setdefault(key, {getattr(scenario.optimizations, spread): e.per_gpu_bytes})
-        return e, memos.setdefault(key, {}), spread_memo
-
-    # smallest card first: each answer is a lower bound for the next, larger card
+    grid = _Grid(scenario, method, gpus[0] if gpus else None, est)
+    usable = {g.id: grid.rt.usable_bytes(scenario, g) for g in gpus}
+    limits: dict[tuple[Hashable, int], _Limits] = {}
     fits: dict[str, GPUFit] = {}
     hints = (1, 1)
-    for gpu in sorted(gpus, key=lambda g: usable_for(scenario, g)):
-        e, memo, spread_memo = for_key(gpu)
-
-        def more_gpus(n: int, gpu: GPUSpec = gpu, spread_memo: dict[int, int] = spread_memo) -> int:
-            if n not in spread_memo:
-                o = scenario.optimizations.model_copy(update={spread: n})
-                with silent():
-                    spread_memo[n] = estimate(scenario.model_copy(update={"optimizations": o}), method, gpu).per_gpu_bytes
-            return spread_memo[n]
-
-        f = fit_gpu(scenario, gpu, e, _Needs(scenario, method, gpu, memo, kv_block), more_gpus, hints)
-        fits[gpu.id] = f
-        hints = (max(1, f.max_context), max(1, f.max_batch))
+    # smallest card first: each answer is a lower bound for the next, larger card
+    for gpu in sorted(gpus, key=lambda g: usable[g.id]):
+        key = grid.rt.gpu_key(gpu)
+        memo = grid.key_memo(key, gpu)
+        size = (key, usable[gpu.id])
+        if size not in limits:
+            limits[size] = grid.limits(gpu, size[1], memo, hints)
+        fits[gpu.id] = grid.card(gpu, size[1], memo, limits[size])
+        hints = (max(1, limits[size].max_context), max(1, limits[size].max_batch))
     return [fits[g.id] for g in gpus]

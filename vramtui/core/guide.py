@@ -29,7 +29,7 @@ def guide_estimate(setup: Setup) -> Estimate:
     m, w, o = s.model.spec, s.workload, s.optimizations
     params = m.parameters or m.total_parameters
     L, hidden = m.num_hidden_layers, m.hidden_size
-    B, S = w.batch_size, w.context_length
+    B, S = setup.batch, setup.context
     fmt = weight_format(w.weights)
     if fmt.kind == "quant":
         bits = 8.0 if fmt.linear_bits >= 8 else 4.0  # the guide knows 8- and 4-bit integers only

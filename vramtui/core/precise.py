@@ -6,6 +6,8 @@ one GPU, defaults resolved by the runtime); nothing here holds state between ste
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from . import components as C
 from .estimate import COMPONENTS, Estimate
 from .formula import Term, explain, size
@@ -19,7 +21,8 @@ def draft_setup(setup: Setup, draft: ModelSpec) -> Setup:
     from .scenario import ModelChoice
 
     s = setup.s
-    work = s.workload.model_copy(update={"weights": draft.stored_format or s.workload.weights})
+    work = s.workload.model_copy(update={"weights": draft.stored_format or s.workload.weights,
+                                         "context_length": setup.context, "batch_size": setup.batch})
     return Setup(s.model_copy(update={"model": ModelChoice(spec=draft), "workload": work}), setup.gpu)
 
 
@@ -29,16 +32,29 @@ def _plus(text: str, term: Term, *comments: str) -> str:
     return explain(f"{formula} + {term.text}", *comments, rest)
 
 
-def precise_estimate(setup: Setup) -> Estimate:
+@dataclass
+class _Assembled:
+    """The components on the busiest GPU with their arithmetic, and what an Estimate reports beside them."""
+
+    per: dict[str, int]
+    why: dict[str, str]
+    notes: list[str]
+    weights: C.Weights
+    kv: C.KVCache
+    model_states: int
+    saved: int = 0
+    trainable: int = 0
+
+
+def _assemble(setup: Setup, w: C.Weights) -> _Assembled:
     per = dict.fromkeys(COMPONENTS, 0)
     why: dict[str, str] = {}
     notes: list[str] = []
-    w = C.weights(setup)
     kv = C.kv_cache(setup)
     per["weights"], per["kv_cache"] = w.bytes, kv.bytes
     why["weights"], why["kv_cache"] = w.why, kv.why
     notes += w.notes
-    model_states, saved, trainable = w.shard, 0, 0
+    out = _Assembled(per, why, notes, w, kv, model_states=w.shard)
     if setup.training:
         act = C.training_activations(setup)
         st = C.training_states(setup)
@@ -50,8 +66,8 @@ def precise_estimate(setup: Setup) -> Estimate:
         if "adapters" in st.how:
             why["adapters"] = st.how["adapters"]
         notes += [*st.notes, moment]
-        model_states += st.gradients + st.states + st.adapters
-        saved, trainable = act.saved, st.trainable
+        out.model_states += st.gradients + st.states + st.adapters
+        out.saved, out.trainable = act.saved, st.trainable
     else:
         act_part = setup.runtime.inference_activations(setup)
         per["activations"], why["activations"] = act_part.bytes, act_part.why
@@ -66,18 +82,31 @@ def precise_estimate(setup: Setup) -> Estimate:
             why["kv_cache"] = _plus(why["kv_cache"], size(dk.bytes, "the draft's cache"))
     head = setup.runtime.overhead(setup, per)
     per["overhead"], why["overhead"] = head.bytes, head.why
+    return out
+
+
+def precise_estimate(setup: Setup) -> Estimate:
+    a = _assemble(setup, C.weights(setup))
     return Estimate(
         method="precise",
         parameters=setup.counts.total,
         gpus=setup.o.gpus,
-        per_gpu=per,
-        why=why,
-        notes=tuple(notes),
+        per_gpu=a.per,
+        why=a.why,
+        notes=tuple(a.notes),
         warnings=tuple(warnings(setup)),
         gpu=setup.gpu.id,
-        kv_bytes_per_token=kv.per_token,
-        trainable_parameters=trainable,
-        model_states_per_gpu=model_states,
-        saved_activations_per_gpu=saved,
-        extra_weights_per_gpu=w.extra,
+        kv_bytes_per_token=a.kv.per_token,
+        trainable_parameters=a.trainable,
+        model_states_per_gpu=a.model_states,
+        saved_activations_per_gpu=a.saved,
+        extra_weights_per_gpu=a.weights.extra,
     )
+
+
+def precise_bytes(setup: Setup, weights: C.Weights) -> int:
+    """The busiest GPU's total alone, as ``precise_estimate(setup).per_gpu_bytes``, for the fit solvers,
+    which ask dozens of times per grid: no Estimate and no warnings are made, and ``weights`` is the
+    weights' part the caller computed once for this model, format, runtime and parallelism (context
+    and batch, all the solvers vary, do not change it)."""
+    return sum(_assemble(setup, weights).per.values())

@@ -38,10 +38,10 @@ def check(s: Scenario) -> None:
 
 def warnings(setup: Setup) -> list[str]:
     """What the estimate on this GPU should say next to its numbers."""
-    w, m = setup.w, setup.spec
+    m = setup.spec
     out = setup.runtime.warnings(setup)
-    if w.context_length > m.max_position_embeddings:
-        out.append(f"workload.context_length = {fmt_tokens(w.context_length)} is beyond {m.name}'s trained context of "
+    if setup.context > m.max_position_embeddings:
+        out.append(f"workload.context_length = {fmt_tokens(setup.context)} is beyond {m.name}'s trained context of "
                    f"{fmt_tokens(m.max_position_embeddings)} (max_position_embeddings): without RoPE scaling the "
                    "model degrades past it")
     return out

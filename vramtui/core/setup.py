@@ -4,6 +4,10 @@ The scenario leaves some settings to the runtime (flash attention, checkpointing
 card a server pre-allocates); ``Setup`` asks the runtime once, so each component is a pure function
 of one value and no step reads what another step wrote. Values are resolved when the Setup is made
 (plain slots, not cached properties): the fit grid's solvers build thousands of them.
+
+Context and batch are slots of their own (``context``, ``batch``), and every estimate reads them
+there rather than from the workload: the solvers vary them with ``varied``, which copies the
+resolved slots instead of copying the scenario and resolving it again.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from .scenario import Optimizations, Scenario, Workload
 class Setup:
     __slots__ = ("s", "gpu", "runtime", "spec", "counts", "w", "o", "weight_format", "kv_format", "recipe",
                  "flash", "checkpointing", "training", "tp", "pp", "dp", "zero", "stage_layers", "layer_share",
-                 "kv_block", "kv_tokens", "upcast")
+                 "kv_block", "kv_tokens", "upcast", "context", "batch")
 
     def __init__(self, s: Scenario, gpu: GPUSpec) -> None:
         self.s, self.gpu = s, gpu
@@ -46,8 +50,30 @@ class Setup:
         self.stage_layers = math.ceil(layers / self.pp)
         self.layer_share = self.stage_layers / layers
         self.kv_block = self.runtime.kv_block_tokens(self)
+        self._set_numbers(self.w.context_length, self.w.batch_size)
+
+    def _set_numbers(self, context: int, batch: int) -> None:
+        self.context, self.batch = context, batch
         # context rounded up to the runtime's KV allocation unit
-        self.kv_tokens = math.ceil(self.w.context_length / self.kv_block) * self.kv_block
+        self.kv_tokens = math.ceil(context / self.kv_block) * self.kv_block
+
+    def varied(self, context: int, batch: int, gpu: GPUSpec | None = None) -> Setup:
+        """The same setup with another context and batch (and on ``gpu``, if given), as the fit solvers
+        need it dozens of times per card: the other slots are copied, not resolved again (none of them
+        reads context or batch, and only the KV block size is asked of the runtime with the card).
+
+        ``s`` and ``w`` stay the scenario's own, with its own context and batch: what an estimate
+        reads of those two comes from ``context`` and ``batch`` (tests/test_fit_cache.py checks a varied
+        setup estimates exactly as a setup of the changed scenario does, over runtimes, modes and models).
+        """
+        new = object.__new__(Setup)
+        for name in _COPIED:
+            setattr(new, name, getattr(self, name))
+        if gpu is not None and gpu is not self.gpu:
+            new.gpu = gpu
+            new.kv_block = new.runtime.kv_block_tokens(new)
+        new._set_numbers(context, batch)
+        return new
 
     def resolved(self) -> dict:
         """What the runtime decided where the scenario left it open, each with its reason (``--json``)."""
@@ -84,6 +110,9 @@ class Setup:
     @property
     def nccl_mib(self) -> int:
         return K.NCCL_MIB if self.o.gpus > 1 else 0
+
+
+_COPIED = tuple(name for name in Setup.__slots__ if name not in ("context", "batch", "kv_tokens"))
 
 
 def _resolved(value: bool | None, default: tuple[bool, str]) -> tuple[bool, str]:

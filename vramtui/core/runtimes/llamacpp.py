@@ -105,11 +105,11 @@ class LlamaCpp(Runtime):
         return K.LLAMACPP_UBATCH, "n_ubatch"
 
     def inference_activations(self, setup: Setup) -> Part:
-        m, w = setup.spec, setup.w
+        m = setup.spec
         h = m.hidden_size
         n_ub, ub_name = self.ubatch(setup)
-        ub = min(n_ub, w.batch_size * w.context_length)
-        n_ctx = setup.kv_tokens * w.batch_size
+        ub = min(n_ub, setup.batch * setup.context)
+        n_ctx = setup.kv_tokens * setup.batch
         logits = ub * (m.vocab_size + h) * 4
         flash = setup.flash_attention
         attn = 0 if flash else (ub * n_ctx * m.num_attention_heads * 4 + ub * n_ctx * 4 + ub * K.LLAMACPP_NOFA_HIDDEN * h * 4)

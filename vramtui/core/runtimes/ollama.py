@@ -50,7 +50,7 @@ class Ollama(LlamaCpp):
         return next((ctx for above, ctx in CONTEXT_BY_VRAM if total >= above), CONTEXT_DEFAULT)
 
     def warnings(self, setup: Setup) -> list[str]:
-        ctx, default = setup.w.context_length, self.default_context([setup.gpu])
+        ctx, default = setup.context, self.default_context([setup.gpu])
         if ctx == default:
             return []
         return [f"ollama sets num_ctx = {default:,} on {setup.gpu.name} (server/routes.go, by VRAM) unless the request, "

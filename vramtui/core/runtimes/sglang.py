@@ -87,14 +87,14 @@ class SGLang(Runtime):
         h, qd, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
         inter, router = m.mlp_width
         chunk, _ = tier(setup.gpu, setup.tp)
-        tokens = min(chunk, setup.w.batch_size * setup.w.context_length)
+        tokens = min(chunk, setup.batch * setup.context)
         width = 2 * h + max(2 * qd + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2
         layer = math.ceil(tokens * 2 * width / setup.tp)
-        logits = setup.w.batch_size * m.vocab_size * 4  # prefill computes logits of each request's last token
+        logits = setup.batch * m.vocab_size * 4  # prefill computes logits of each request's last token
         f_layer = q(tokens, "prefill tokens") * q(2, "B") * q(width, "activation width")
         if setup.tp > 1:
             f_layer = f_layer / q(setup.tp, "TP")
-        f = f_layer + q(setup.w.batch_size, "sequences") * q(m.vocab_size, "vocab") * q(4, "B last-position logits")
+        f = f_layer + q(setup.batch, "sequences") * q(m.vocab_size, "vocab") * q(4, "B last-position logits")
         return Part(layer + logits, explain(
             f, f"one layer over a prefill chunk of at most chunked_prefill_size {chunk:,} tokens",
             "activation width = 2·hidden + max(2·q + 2·kv, 3·intermediate) + 2·experts"))

@@ -99,10 +99,10 @@ class Transformers(Runtime):
         return per, f"heads·(qk+v head dims) = {per} (transformers stores MLA decompressed)"
 
     def inference_activations(self, setup: Setup) -> Part:
-        m, w = setup.spec, setup.w
+        m = setup.spec
         h, qd, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
         inter, router = m.mlp_width
-        batch, ctx = w.batch_size, w.context_length
+        batch, ctx = setup.batch, setup.context
         a = 4 if setup.weight_format.id == "fp32" else 2
         tokens = batch * ctx
         if m.is_moe:
