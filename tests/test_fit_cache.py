@@ -24,6 +24,7 @@ CASES = {
     "transformers": make(),
     "transformers eager": make("gemma-2-9b", flash_attention=False, batch_size=2),
     "transformers pipeline": make("qwen3-30b-a3b", pipeline_parallel=2),
+    "transformers tuple cache": make(legacy_cache=True, batch_size=4),
     "vllm": make(runtime="vllm"),
     "vllm mla tp": make("deepseek-v2-lite", runtime="vllm", tensor_parallel=2),
     "sglang": make(runtime="sglang", weights="fp8"),
@@ -136,8 +137,6 @@ def test_cards_of_one_size_share_a_solve_only_when_their_runtime_behaves_the_sam
     assert grid[a100.id].estimate.per_gpu != grid[twin.id].estimate.per_gpu
 
 
-@pytest.mark.xfail(strict=True, reason="known before issue 14 and kept byte-identical: SGLang's GPU key is the card's "
-                   "memory, but its estimate also reads the usable memory (Apple's working-set limit)")
 def test_sglang_cards_of_one_memory_but_another_usable_size_get_their_own_estimate():
     s = CASES["sglang"]
     grid = {f.gpu.id: f for f in fit_grid(s, gpu_ids=("m3-max-128gb", "mi250x"))}

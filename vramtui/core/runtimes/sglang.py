@@ -80,7 +80,9 @@ class SGLang(Runtime):
                       f"{chunk:,} tokens, CUDA graphs up to batch {max_bs}) / memory")
 
     def gpu_key(self, gpu: GPUSpec) -> Hashable:
-        return gpu.memory_mib  # the tier and the default fraction both follow the card's memory
+        # the tier and the default fraction follow the card's memory; the static pool is a share of what
+        # the card lets a process use (Apple's working-set limit is below its memory)
+        return gpu.memory_mib, gpu.usable_bytes
 
     def inference_activations(self, setup: Setup) -> Part:
         m = setup.spec

@@ -147,8 +147,7 @@ class Transformers(Runtime):
         # cat frees each layer's old tensor as it goes.
         from ..components import kv_cache
 
-        ctx = setup.w.context_length
-        return kv_cache(setup).bytes * (ctx - 1) // ctx
+        return kv_cache(setup).bytes * (setup.context - 1) // setup.context
 
     def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None
                ) -> tuple[str, tuple[Flag, ...], dict[str, str]]:
