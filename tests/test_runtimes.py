@@ -182,3 +182,22 @@ def test_ollama_warns_when_its_default_num_ctx_on_the_card_differs_from_the_scen
     assert any("num_ctx = 32,768 on NVIDIA GeForce RTX 4090" in w for w in warn(8192, "rtx-4090"))
     assert any("num_ctx = 4,096" in w for w in warn(8192, "rtx-3060-12gb"))
     assert not warn(32768, "rtx-4090") and not warn(4096, "rtx-3060-12gb")
+
+
+def test_llama_cpp_loads_a_vision_tower_only_from_an_mmproj_file_and_ollama_with_the_model():
+    from vramtui.core.formats import WEIGHT_FORMATS, extra_weight_bytes
+    from vramtui.core.plan import plan
+    from vramtui.core.presets import model
+
+    spec = model("gemma-3-4b")
+    assert spec.extra_parameters > 400_000_000  # the preset's SigLIP tower and projector
+    tower = extra_weight_bytes(spec, WEIGHT_FORMATS["q4_k_m"])
+    assert tower == -(-spec.extra_parameters * 16 // 8)  # 16-bit in a GGUF
+    scenarios = {rt: make("gemma-3-4b", runtime=rt, weights="q4_k_m", context_length=4096) for rt in ("llama.cpp", "ollama")}
+    text, both = (estimate(s, "precise") for s in scenarios.values())
+    assert text.extra_weights_per_gpu == 0 and both.extra_weights_per_gpu == tower
+    assert both.per_gpu["weights"] - text.per_gpu["weights"] == tower
+    assert "--mmproj" in text.why["weights"]
+    # the layer split puts the tower on the first GPU for ollama, nowhere for llama.cpp
+    placed = {rt: plan(s, [gpu("rtx-4090")]).devices[0].parts["weights"] for rt, s in scenarios.items()}
+    assert placed["ollama"] - placed["llama.cpp"] == tower

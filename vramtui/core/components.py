@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from . import constants as K
-from .formats import weight_bytes
+from .formats import extra_weight_bytes, weight_bytes
 from .formula import Term, explain, q, size
 from .runtimes import Part
 from .setup import Setup
@@ -106,6 +106,12 @@ def weights(setup: Setup) -> Weights:
             comments.append("PEFT's prepare_model_for_kbit_training keeps embeddings, lm_head and norms in fp32")
         if fmt.id != w.weights:
             comments.append(f"{setup.runtime.label} loads {w.weights} as {fmt.id}")
+        extra = extra_weight_bytes(m, fmt)
+        if extra and not setup.runtime.loads_extra_modules(setup.s)[0]:
+            total -= extra
+            f = f - size(extra, m.extra_parameters_note.split(" (")[0] or "extra modules")
+            comments.append(setup.runtime.loads_extra_modules(setup.s)[1])
+            extra = 0
         if not setup.training:
             host, host_why = setup.runtime.host_weight_bytes(setup, fmt)
             if host:
@@ -113,7 +119,8 @@ def weights(setup: Setup) -> Weights:
                 emb = 0
                 f = f - size(host, "in host RAM")
                 comments.append(host_why)
-    extra = _extra_bytes(setup)
+    if w.mode == "full":
+        extra = extra_weight_bytes(m, setup.weight_format)
     if setup.pp > 1:  # pipeline stages: the embedding on the first, lm_head (or a tied copy) on the last
         body = (total - emb - head) * setup.layer_share
         ends = max(emb, head if head else emb)
@@ -146,14 +153,6 @@ def weights(setup: Setup) -> Weights:
     return Weights(per_gpu, explain(f, *comments), tuple(notes), shard=shard, extra=_ceil_div(extra, setup.tp))
 
 
-def _extra_bytes(setup: Setup) -> int:
-    """Bytes of the modules outside the language model (vision tower, projector, MTP head): a
-    checkpoint's own, else their parameters at the 16-bit width quantized formats keep them in."""
-    m, fmt = setup.spec, setup.weight_format
-    if m.stored_bytes is not None and m.stored_format == fmt.id:
-        return m.stored_extra_bytes
-    bits = fmt.other_bits if fmt.kind == "quant" else fmt.linear_bits
-    return int(m.extra_parameters * bits / 8)
 
 
 def kv_cache(setup: Setup) -> KVCache:

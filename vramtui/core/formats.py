@@ -297,6 +297,16 @@ def gguf_bytes(model: ModelSpec, fmt: WeightFormat) -> int:
     return total + _bits_bytes(rest, 32) + _bits_bytes(c.extra, 16)
 
 
+def extra_weight_bytes(model: ModelSpec, fmt: WeightFormat) -> int:
+    """Of ``weight_bytes``, the modules outside the language model (vision tower, projector, MTP head): a
+    checkpoint's own, else their parameters at 16 bits in a GGUF (convert_hf_to_gguf.py writes a vision
+    tower as f16/bf16) and at the width a format keeps its unquantized tensors in otherwise."""
+    if model.stored_bytes is not None and model.stored_format == fmt.id:
+        return model.stored_extra_bytes
+    bits = 16 if fmt.kind == "gguf" else fmt.other_bits if fmt.kind == "quant" else fmt.linear_bits
+    return _bits_bytes(model.extra_parameters, bits)
+
+
 @dataclass(frozen=True)
 class LayerLayout:
     """A model's weights as a layer split places them: the input embedding table, each repeating
@@ -344,10 +354,11 @@ def layer_layout(model: ModelSpec, fmt: WeightFormat) -> LayerLayout:
                 per[layer] += size
                 if role in ("ffn_up_gate", "ffn_down") and layer in moe_layers:
                     experts[layer] += size
-        rest = weight_bytes(model, fmt) - embd - out - sum(per) - final_norm  # norms, biases, routers (f32)
+        extra = extra_weight_bytes(model, fmt)
+        rest = weight_bytes(model, fmt) - embd - out - sum(per) - final_norm - extra  # norms, biases, routers (f32)
         if model.tie_word_embeddings:
             out = embd
-        return LayerLayout(embd, tuple(p + rest // L for p in per), tuple(experts), out + final_norm)
+        return LayerLayout(embd, tuple(p + rest // L for p in per), tuple(experts), out + final_norm, extra)
     total = weight_bytes(model, fmt)
     other_bits = fmt.other_bits if fmt.kind == "quant" else fmt.linear_bits
     embd = _bits_bytes(c.embedding, other_bits)

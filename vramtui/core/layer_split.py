@@ -52,6 +52,7 @@ class LayerSplit:
         self.rt = first.runtime
         self.layout: LayerLayout = layer_layout(s.model.spec, first.weight_format)
         self.n_layer = len(self.layout.layers)
+        self.extra = self.layout.extra if self.rt.loads_extra_modules(s)[0] else 0
         from .components import kv_cache  # a layer's KV: the whole cache spread over the layers
 
         self.kv_per_layer = kv_cache(first).bytes / self.n_layer
@@ -99,7 +100,7 @@ class LayerSplit:
             if out_dev == d:
                 w += lay.output
             if d == 0:
-                w += lay.extra + self.draft  # a vision projector and a draft model: on the first GPU
+                w += self.extra + self.draft  # a vision projector and a draft model: on the first GPU
             parts.append({"weights": w, "kv_cache": int(self.kv_per_layer * len(layers)),
                           "activations": self.compute[d], "overhead": self.overhead[d]})
         cpu_layers = range(0, start)

@@ -124,6 +124,10 @@ class Runtime:
         """The share of the card it pre-allocates (gpu_memory_utilization / mem_fraction_static), if any."""
         return None
 
+    def loads_extra_modules(self, s: Scenario) -> tuple[bool, str]:
+        """Whether a model's modules outside the language model (a vision tower) are loaded, and why not."""
+        return True, ""
+
     def gpu_key(self, gpu: GPUSpec) -> Hashable:
         """What about a GPU changes this runtime's estimate (None: nothing); the fit grid memoises on it."""
         return None

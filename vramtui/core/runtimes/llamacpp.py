@@ -93,6 +93,13 @@ class LlamaCpp(Runtime):
         cells = math.ceil(min(tokens * batch, m.sliding_window * batch + n_ub) / block) * block  # type: ignore[operator]
         return cells, f"sliding-window layers hold window × seqs + n_ubatch = {cells:,} cells (llama.cpp iSWA cache)"
 
+    def loads_extra_modules(self, s: Scenario) -> tuple[bool, str]:
+        # convert_hf_to_gguf.py writes a multimodal model's vision tower and projector to a separate file
+        # (--mmproj), which llama-server loads only when given it (tools/mtmd); the text GGUF holds none
+        if s.model.mmproj:
+            return True, ""
+        return False, "the vision tower is not in the text GGUF; llama.cpp loads it only from an --mmproj file"
+
     def host_weight_bytes(self, setup: Setup, fmt: WeightFormat) -> tuple[int, str]:
         if setup.spec.tie_word_embeddings:
             # a tied model's output layer still needs that matrix on the GPU

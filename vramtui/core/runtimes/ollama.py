@@ -44,6 +44,13 @@ class Ollama(LlamaCpp):
     def gpu_key(self, gpu: GPUSpec) -> Hashable:
         return MINIMUM_MEMORY_MIB.get(gpu.vendor, MINIMUM_MEMORY_MIB_DEFAULT)
 
+    def loads_extra_modules(self, s: Scenario) -> tuple[bool, str]:
+        # a vision model's projector is a layer of its manifest (application/vnd.ollama.image.projector,
+        # server/images.go), which ollama hands to its runner with the model; its own engine reads the
+        # vision tensors from the one GGUF
+        return True, ""
+
+
     def default_context(self, gpus: list[GPUSpec]) -> int:
         """num_ctx when neither the request nor OLLAMA_CONTEXT_LENGTH sets it."""
         total = sum(g.memory_bytes for g in gpus)
