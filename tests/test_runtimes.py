@@ -116,6 +116,45 @@ def test_vllm_grid_gives_a_4090_a_smaller_activation_peak_than_an_h100_and_says_
     assert "max_num_seqs 1,024" in grid["h100-80gb"].estimate.why["activations"]
 
 
+# (max_num_seqs, max_num_batched_tokens, cap) -> (PIECEWISE, FULL) as vLLM logs them ("Profiling CUDA
+# graph memory: PIECEWISE=51 (largest=512), FULL=35 (largest=256)" at 256 sequences, LMCache issue
+# 3430; "PIECEWISE=5 (largest=16), FULL=4 (largest=8)" at --max-num-seqs 8 with 65,536 batched tokens)
+GRAPH_COUNTS = [((256, 2048, 512), (51, 35)), ((1024, 8192, 512), (51, 51)), ((1024, 16384, 1024), (83, 83)),
+                ((8, 65536, 512), (5, 4)), ((16, 2048, 512), (7, 5))]
+
+
+@pytest.mark.parametrize(("args", "counts"), GRAPH_COUNTS)
+def test_vllm_counts_its_cuda_graphs_from_the_default_capture_sizes(args, counts):
+    from vramtui.core.runtimes.vllm import capture_sizes, graph_counts
+
+    assert graph_counts(*args) == counts
+    sizes = capture_sizes(*args)
+    assert sizes == sorted(set(sizes)) and sizes[0] == 1 and max(sizes) <= min(args[0] * 2, args[2], args[1])
+
+
+def test_vllm_graph_memory_grows_with_the_capture_count_and_sits_in_the_kv_budget():
+    from vramtui.core.runtimes.vllm import GRAPH_FIRST_MIB, graph_mib
+
+    assert graph_mib(51, 35) == 768  # the default count at 256 sequences keeps the old 768 MiB
+    assert graph_mib(5, 4) < graph_mib(51, 35) < graph_mib(51, 51) < graph_mib(83, 83)
+    assert graph_mib(1, 1) == GRAPH_FIRST_MIB
+    grid = {f.gpu.id: f for f in fit_grid(make(runtime="vllm"), gpu_ids=("rtx-4090", "h200", "b200"))}
+    over = {g: f.estimate.per_gpu["overhead"] for g, f in grid.items()}
+    assert over["rtx-4090"] == (512 + 768) * MiB
+    assert over["h200"] == (512 + graph_mib(51, 51)) * MiB  # 1,024 sequences: 51 FULL graphs
+    assert over["b200"] == (512 + graph_mib(83, 83)) * MiB  # capability 10: capture up to 1,024
+    assert "83 PIECEWISE + 83 FULL" in grid["b200"].estimate.why["overhead"]
+
+
+def test_vllm_kv_capacity_of_a_v021_log_with_its_graphs_in_the_budget(capsys):
+    """LMCache issue 3430: vLLM 0.21.0, Qwen3-8B on an RTX A5000, 51 + 35 graphs inside the KV budget."""
+    code, out, _ = run(capsys, "validate", "--json")
+    assert code == 0
+    point = next(p for p in json.loads(out)["precise"]["points"]
+                 if p["id"] == "vllm-qwen3-8b-bf16-c16384-gmu09764-rtxa5000-v021")
+    assert point["total"]["measure"] == "kv_cache_tokens" and abs(point["total"]["error"]) < 0.02
+
+
 def test_sglang_sizes_its_static_pool_from_the_gpu():
     s = make(runtime="sglang")
     h100 = gpu("h100-80gb")

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
 from ..formats import weight_format
-from ..formula import explain, q, tmax
+from ..formula import explain, mib, q, tmax
 from ..plan import Flag, hf_repo
-from ..units import GiB
+from ..units import GiB, MiB
 from .base import Part, Runtime
 
 if TYPE_CHECKING:
@@ -34,6 +34,52 @@ SERVE_SMALL = (2048, 256)
 BLOCK_TOKENS = 16
 GPU_MEMORY_UTILIZATION = 0.92
 
+# CUDA graphs (vLLM 0.33.0). The default capture sizes (vllm/config/vllm.py,
+# VllmConfig._set_cudagraph_sizes): [1, 2, 4] + range(8, 256, 8) + range(256, cap + 1, 16) with
+# cap = min(max_num_seqs * 2, 512; 1024 on compute-capability-10 cards such as the B200),
+# max_num_batched_tokens added when it is below cap. cudagraph_mode FULL_AND_PIECEWISE captures one
+# PIECEWISE graph per size and one FULL decode graph per size <= max_num_seqs
+# (vllm/v1/cudagraph_dispatcher.py, initialize_cudagraph_keys).
+GRAPH_CAP, GRAPH_CAP_CC10 = 512, 1024
+# Where the graphs sit: from vLLM 0.20.0 (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS defaults to 1 in
+# vllm/envs.py; the log says "default since v0.21.0") the start-up profile captures the two largest
+# graphs of each mode and takes first capture + per graph × (count - 1) out of the KV budget
+# (gpu_model_runner.py profile_cudagraph_memory, gpu_worker.py determine_available_memory); before it
+# the graphs were captured after the KV cache, outside the budget. The estimate follows 0.33.
+# Size: the estimator charges each graph after the first at least 1 MiB ("Use at least 1 MiB per graph",
+# GRAPH_PER_MIB, vLLM's floor, not a fit); the first capture is what is left of the 768 MiB that public
+# start-up logs showed for the default 51 + 35 graphs (docs/method.md; published totals 0.15-1.6 GiB
+# do not follow the count, so no per-graph figure was fitted to them).
+GRAPH_PER_MIB = 1
+GRAPH_FIRST_MIB = 768 - (51 - 1 + 35 - 1) * GRAPH_PER_MIB
+CONTEXT_MIB = 512  # CUDA context and the memory vLLM's profile counts as non-torch
+
+
+def capture_sizes(max_num_seqs: int, max_num_batched_tokens: int, cap: int = GRAPH_CAP) -> list[int]:
+    """vLLM's default CUDA-graph capture sizes (tokens per batch), ascending."""
+    top = min(max_num_seqs * 2, cap, max_num_batched_tokens)
+    sizes = [i for i in (1, 2, 4) if i <= top]
+    if top >= 8:
+        sizes += list(range(8, min(top + 1, 256), 8))
+    if top >= 256:
+        sizes += list(range(256, top + 1, 16))
+    if max_num_batched_tokens <= top:
+        sizes.append(max_num_batched_tokens)
+    if max_num_seqs <= top:  # uniform decode sizes: [max_num_seqs] at one token per request
+        sizes.append(max_num_seqs)
+    return sorted(set(sizes))
+
+
+def graph_counts(max_num_seqs: int, max_num_batched_tokens: int, cap: int = GRAPH_CAP) -> tuple[int, int]:
+    """(PIECEWISE, FULL) graphs that FULL_AND_PIECEWISE captures with the default sizes."""
+    sizes = capture_sizes(max_num_seqs, max_num_batched_tokens, cap)
+    return len(sizes), sum(1 for s in sizes if s <= max_num_seqs)
+
+
+def graph_mib(pieces: int, full: int) -> int:
+    """The graphs' memory vLLM's profile takes out of the KV budget, in MiB."""
+    return GRAPH_FIRST_MIB + GRAPH_PER_MIB * (max(pieces - 1, 0) + max(full - 1, 0))
+
 
 class VLLM(Runtime):
     id = "vllm"
@@ -46,8 +92,9 @@ class VLLM(Runtime):
     kv_reason = "--kv-cache-dtype is auto (the model's dtype) or fp8; q8_0/q4_0 are llama.cpp's"
     preallocates = True
     # CUDA context ~0.5 GiB plus CUDA graphs of 0.5-1.6 GiB with the default capture sizes, from public
-    # vLLM start-up logs ("Graph capturing finished in N secs, took X GiB"); 512 + 768 MiB.
-    context_mib = 512 + 768
+    # vLLM start-up logs ("Graph capturing finished in N secs, took X GiB"); 512 + 768 MiB. overhead()
+    # counts the graphs by capture size (graph_mib); this figure is what validation's "reserved" reads.
+    context_mib = CONTEXT_MIB + 768
     slack = (0.0, 0.0)  # vLLM allocates its KV cache and buffers once
 
     def warnings(self, setup: Setup) -> list[str]:
@@ -79,7 +126,31 @@ class VLLM(Runtime):
         return None
 
     def gpu_key(self, gpu: GPUSpec) -> Hashable:
-        return self._tier(gpu)
+        return self._tier(gpu), self._graph_cap(gpu)
+
+    @staticmethod
+    def _graph_cap(gpu: GPUSpec) -> int:
+        # current_platform.is_device_capability_family(100): B200 / GB200 / B300 (not the RTX 50 or
+        # RTX PRO cards, capability 12)
+        name = gpu.name.upper()
+        return GRAPH_CAP_CC10 if gpu.vendor == "nvidia" and any(b in name for b in ("B200", "B300")) else GRAPH_CAP
+
+    def cuda_graphs(self, setup: Setup) -> tuple[int, int, int]:
+        """(PIECEWISE graphs, FULL graphs, MiB) with the defaults on this GPU."""
+        tokens, seqs, _ = self.batch_defaults(setup.gpu)
+        pieces, full = graph_counts(seqs, tokens, self._graph_cap(setup.gpu))
+        return pieces, full, graph_mib(pieces, full)
+
+    def overhead(self, setup: Setup, per: Mapping[str, int]) -> Part:
+        pieces, full, graphs = self.cuda_graphs(setup)
+        f = mib(CONTEXT_MIB, "CUDA context and non-torch")
+        if setup.nccl_mib:
+            f = f + mib(setup.nccl_mib, "NCCL")
+        f = f + mib(GRAPH_FIRST_MIB, "first graph") + q(pieces - 1 + full - 1, "more graphs") * mib(
+            GRAPH_PER_MIB, "each")
+        return Part((CONTEXT_MIB + setup.nccl_mib + graphs) * MiB, explain(
+            f, f"CUDA graphs: {pieces} PIECEWISE + {full} FULL with vLLM's default capture sizes, inside the "
+               "KV budget as vLLM ≥ 0.20 profiles them (before 0.20 they were captured after the KV cache)"))
 
     def kv_block_tokens(self, setup: Setup) -> int:
         return BLOCK_TOKENS
