@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import constants as K
 from .formats import weight_bytes
-from .formula import Term, explain, q, size
+from .formula import Term, explain, explaining, q, size
 from .runtimes import Part
 from .setup import Setup
 from .units import GiB
@@ -166,17 +166,14 @@ def kv_cache(setup: Setup) -> KVCache:
     if mla is not None:
         per_tok_layer, how = mla
         shard = 1
-        elems = q(per_tok_layer, "elements per token per layer")
     elif m.is_mla:
         per_tok_layer = m.kv_cache_elems_per_token_layer
         shard = 1  # the compressed latent is replicated on every tensor-parallel rank (vLLM MLA)
         how = "MLA caches its latent: kv_lora_rank + rope dim"
-        elems = q(m.kv_lora_rank or 0, "latent") + q(m.qk_rope_head_dim or 0, "rope dims")
     else:
         per_tok_layer = m.kv_cache_elems_per_token_layer
         shard = min(setup.tp, m.kv_heads)  # more TP ranks than KV heads replicate heads
         how = ""
-        elems = q(2, "K and V") * q(m.kv_heads, "kv heads") * q(m.head_size, "head dim")
     windowed, linear = m.windowed_layers, m.linear_attention_layers
     win_cells, win_why = rt.window_cells(setup, tokens, batch) if windowed else (None, "")
     if win_cells is None:  # no window, or the runtime does not honour it
@@ -187,6 +184,15 @@ def kv_cache(setup: Setup) -> KVCache:
     # hybrid models: a linear-attention / SSM layer keeps a fixed-size state per sequence, not a cache
     state = linear * m.linear_state_elems * batch * rt.recurrent_state_bytes * setup.layer_share / setup.tp
     per_token = int(per_tok_layer * (m.num_hidden_layers - linear) * setup.layer_share / shard * fmt.bytes_per_elem)
+    total = int(math.ceil(per_gpu * fmt.bytes_per_elem + state))
+    if not explaining():  # the fit solvers: the bytes alone
+        return KVCache(total, per_token=per_token)
+    if mla is not None:
+        elems = q(per_tok_layer, "elements per token per layer")
+    elif m.is_mla:
+        elems = q(m.kv_lora_rank or 0, "latent") + q(m.qk_rope_head_dim or 0, "rope dims")
+    else:
+        elems = q(2, "K and V") * q(m.kv_heads, "kv heads") * q(m.head_size, "head dim")
     comments = [how, fmt.label]
     f_cells = q(full, "layers") * q(tokens, "tokens") * q(batch, "sequences")
     if windowed:
@@ -209,7 +215,7 @@ def kv_cache(setup: Setup) -> KVCache:
             f_state = f_state / q(setup.tp, "TP")
         f = f + f_state
         comments.append("linear-attention layers keep a fixed state per sequence instead of a cache")
-    return KVCache(int(math.ceil(per_gpu * fmt.bytes_per_elem + state)), explain(f, *comments), per_token=per_token)
+    return KVCache(total, explain(f, *comments), per_token=per_token)
 
 
 def training_activations(setup: Setup) -> Activations:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
 from ..formats import weight_format
-from ..formula import explain, q, tmax
+from ..formula import explain, explaining, q, tmax
 from ..plan import Flag, hf_repo
 from ..units import GiB
 from .base import Part, Runtime
@@ -92,6 +92,8 @@ class VLLM(Runtime):
         sampler = int(min(tokens, seqs) * m.vocab_size * K.VLLM_SAMPLER_BYTES_PER_LOGIT)
         width = 2 * h + max(2 * qd + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2
         layer = math.ceil(tokens * 2 * width / setup.tp)
+        if not explaining():  # the fit solvers: the bytes alone
+            return Part(max(layer, sampler))
         f_layer = q(tokens, "batched tokens") * q(2, "B") * q(width, "activation width")
         if setup.tp > 1:
             f_layer = f_layer / q(setup.tp, "TP")
