@@ -71,6 +71,16 @@ def test_a_varied_setup_estimates_as_the_changed_scenario_does(case):
                     assert METHODS[method](varied).to_json() == METHODS[method](fresh).to_json(), (case, gpu_id, method)
 
 
+def test_a_varied_setup_has_every_slot_of_the_original():
+    """``Setup.varied`` names each slot it copies: a slot added to ``Setup`` and not to it fails here."""
+    base = Setup(CASES["transformers"], presets.gpu(GPUS[0]))
+    for varied in (base.varied(9, 2), base.varied(9, 2, presets.gpu(GPUS[1]))):
+        missing = [name for name in Setup.__slots__ if not hasattr(varied, name)]
+        assert not missing
+        same = [n for n in Setup.__slots__ if n not in ("gpu", "kv_block", "context", "batch", "kv_tokens")]
+        assert all(getattr(varied, n) is getattr(base, n) for n in same)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_solvers_bytes_equal_a_full_estimate_and_follow_context_and_batch(case):
     """``precise_bytes`` with the weights of the unchanged scenario gives a full estimate's total for
