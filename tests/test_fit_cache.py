@@ -98,6 +98,19 @@ def test_the_solvers_bytes_equal_a_full_estimate_and_follow_context_and_batch(ca
         assert totals[131072, 1] > totals[1, 1], "a longer context needs more memory"
 
 
+@pytest.mark.parametrize("case", sorted(c for c, s in CASES.items()
+                                         if not s.is_training and not Setup(s, presets.gpu(GPUS[0])).runtime.activations_follow_workload))
+def test_activations_a_runtime_says_are_fixed_read_neither_context_nor_batch(case):
+    """The solvers compute a runtime's inference activations once per GPU key where it says they do
+    not follow the workload (vLLM's profile run): they must read neither context nor batch."""
+    s = CASES[case]
+    for gpu_id in GPUS:
+        base = Setup(s, presets.gpu(gpu_id))
+        first = base.runtime.inference_activations(base)
+        for context, batch in VALUES:
+            assert base.runtime.inference_activations(base.varied(context, batch)) == first, (case, gpu_id)
+
+
 def _grid_cases():
     for case in ("transformers", "vllm", "llama.cpp", "sglang", "ollama", "qlora", "full"):
         for method in METHODS:

@@ -19,7 +19,7 @@ from .gpuspec import GPUSpec
 from .methods import METHODS, estimate
 from .precise import precise_bytes
 from .presets import gpu as gpu_preset
-from .runtimes import runtime
+from .runtimes import Part, runtime
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
 from .setup import Setup
 from .units import GiB
@@ -78,6 +78,9 @@ class _KeyMemo:
     spreads: dict[int, int] = field(default_factory=dict)  # per-GPU need on n GPUs (TP or layer split)
     setup: Setup | None = None  # the scenario on the key's first card that needed one, defaults resolved
     weights: C.Weights | None = None  # the solvers' weights: context and batch do not change them
+    # the solvers' inference activations where the runtime's do not follow context and batch (vLLM's
+    # profile run); they depend on the card's batch defaults, which is why vLLM's key is its tier
+    activations: Part | None = None
     decode_bytes: float | None = None  # read per decoded token with the estimate's KV cache (None: training)
 
 
@@ -133,9 +136,12 @@ class _Needs:
         """The per-GPU need of a varied setup; for ``precise``, with the weights of the key's first one."""
         if self.method != "precise":
             return METHODS[self.method](setup).per_gpu_bytes
-        if self._key.weights is None:
-            self._key.weights = C.weights(setup)
-        return precise_bytes(setup, self._key.weights)
+        key = self._key
+        if key.weights is None:
+            key.weights = C.weights(setup)
+            if not (setup.training or setup.runtime.activations_follow_workload):
+                key.activations = setup.runtime.inference_activations(setup)
+        return precise_bytes(setup, key.weights, key.activations)
 
     def need(self, section: str, field: str, value: int) -> int:
         key = (section, field, value)

@@ -13,6 +13,7 @@ from .estimate import COMPONENTS, Estimate
 from .formula import Term, explain, size
 from .model import ModelSpec
 from .rules import warnings
+from .runtimes import Part
 from .setup import Setup
 
 
@@ -46,7 +47,9 @@ class _Assembled:
     trainable: int = 0
 
 
-def _assemble(setup: Setup, w: C.Weights) -> _Assembled:
+def _assemble(setup: Setup, w: C.Weights, activations: Part | None = None) -> _Assembled:
+    """``activations``: the runtime's inference activations when the caller has them (the fit
+    solvers, where they do not follow context and batch), else computed here."""
     per = dict.fromkeys(COMPONENTS, 0)
     why: dict[str, str] = {}
     notes: list[str] = []
@@ -69,7 +72,7 @@ def _assemble(setup: Setup, w: C.Weights) -> _Assembled:
         out.model_states += st.gradients + st.states + st.adapters
         out.saved, out.trainable = act.saved, st.trainable
     else:
-        act_part = setup.runtime.inference_activations(setup)
+        act_part = activations if activations is not None else setup.runtime.inference_activations(setup)
         per["activations"], why["activations"] = act_part.bytes, act_part.why
         notes += act_part.notes
         draft = setup.s.model.draft_spec
@@ -104,9 +107,10 @@ def precise_estimate(setup: Setup) -> Estimate:
     )
 
 
-def precise_bytes(setup: Setup, weights: C.Weights) -> int:
+def precise_bytes(setup: Setup, weights: C.Weights, activations: Part | None = None) -> int:
     """The busiest GPU's total alone, as ``precise_estimate(setup).per_gpu_bytes``, for the fit solvers,
     which ask dozens of times per grid: no Estimate and no warnings are made, and ``weights`` is the
     weights' part the caller computed once for this model, format, runtime and parallelism (context
-    and batch, all the solvers vary, do not change it)."""
-    return sum(_assemble(setup, weights).per.values())
+    and batch, all the solvers vary, do not change it); likewise ``activations``, the inference
+    activations of a runtime whose do not follow context and batch (``activations_follow_workload``)."""
+    return sum(_assemble(setup, weights, activations).per.values())

@@ -49,6 +49,7 @@ class VLLM(Runtime):
     # vLLM start-up logs ("Graph capturing finished in N secs, took X GiB"); 512 + 768 MiB.
     context_mib = 512 + 768
     slack = (0.0, 0.0)  # vLLM allocates its KV cache and buffers once
+    activations_follow_workload = False  # the profile run's batch is the engine's (batch_defaults), per GPU
 
     def warnings(self, setup: Setup) -> list[str]:
         if weight_format(setup.w.weights).kind == "gguf":
