@@ -111,6 +111,18 @@ def test_activations_a_runtime_says_are_fixed_read_neither_context_nor_batch(cas
             assert base.runtime.inference_activations(base.varied(context, batch)) == first, (case, gpu_id)
 
 
+@pytest.mark.parametrize("case", sorted(c for c, s in CASES.items() if s.is_training))
+def test_training_states_read_neither_context_nor_batch(case):
+    """The solvers compute training's gradients and optimizer states once per GPU key: they must read
+    neither context nor batch."""
+    s = CASES[case]
+    for gpu_id in GPUS:
+        base = Setup(s, presets.gpu(gpu_id))
+        first = C.training_states(base)
+        for context, batch in VALUES:
+            assert C.training_states(base.varied(context, batch)) == first, (case, gpu_id)
+
+
 def _grid_cases():
     for case in ("transformers", "vllm", "llama.cpp", "sglang", "ollama", "qlora", "full"):
         for method in METHODS:

@@ -81,6 +81,7 @@ class _KeyMemo:
     # the solvers' inference activations where the runtime's do not follow context and batch (vLLM's
     # profile run); they depend on the card's batch defaults, which is why vLLM's key is its tier
     activations: Part | None = None
+    states: C.States | None = None  # training's gradients and optimizer states: they read neither either
     decode_bytes: float | None = None  # read per decoded token with the estimate's KV cache (None: training)
 
 
@@ -101,9 +102,9 @@ class _Needs:
 
     The solvers ask for dozens of values per grid (inside ``silent()``: bytes only), so each is
     estimated at most once per key, on the card's setup ``varied`` to that value (no scenario is copied or
-    resolved again), and for ``precise`` with the weights computed once per key: they read neither
-    context nor batch (``tests/test_fit_cache.py`` checks the result equals a full estimate of the
-    changed scenario).
+    resolved again), and for ``precise`` with the parts that read neither context nor batch computed
+    once per key: the weights, training's states, vLLM's activations (``tests/test_fit_cache.py``
+    checks each reads neither, and that the result equals a full estimate of the changed scenario).
     """
 
     def __init__(self, scenario: Scenario, method: str, gpu: GPUSpec, memo: _KeyMemo, kv_block: int) -> None:
@@ -139,9 +140,11 @@ class _Needs:
         key = self._key
         if key.weights is None:
             key.weights = C.weights(setup)
-            if not (setup.training or setup.runtime.activations_follow_workload):
+            if setup.training:
+                key.states = C.training_states(setup)
+            elif not setup.runtime.activations_follow_workload:
                 key.activations = setup.runtime.inference_activations(setup)
-        return precise_bytes(setup, key.weights, key.activations)
+        return precise_bytes(setup, key.weights, key.activations, key.states)
 
     def need(self, section: str, field: str, value: int) -> int:
         key = (section, field, value)

@@ -47,9 +47,11 @@ class _Assembled:
     trainable: int = 0
 
 
-def _assemble(setup: Setup, w: C.Weights, activations: Part | None = None) -> _Assembled:
-    """``activations``: the runtime's inference activations when the caller has them (the fit
-    solvers, where they do not follow context and batch), else computed here."""
+def _assemble(setup: Setup, w: C.Weights, activations: Part | None = None, states: C.States | None = None
+              ) -> _Assembled:
+    """``activations`` (the runtime's inference activations) and ``states`` (training's gradients and
+    optimizer states) when the caller has them: the fit solvers, for parts that do not follow context
+    and batch; else computed here."""
     per = dict.fromkeys(COMPONENTS, 0)
     why: dict[str, str] = {}
     notes: list[str] = []
@@ -60,7 +62,7 @@ def _assemble(setup: Setup, w: C.Weights, activations: Part | None = None) -> _A
     out = _Assembled(per, why, notes, w, kv, model_states=w.shard)
     if setup.training:
         act = C.training_activations(setup)
-        st = C.training_states(setup)
+        st = states if states is not None else C.training_states(setup)
         peak, peak_how, moment = C.training_peak(act, st, setup.o.optimizer_in_backward and setup.zero == 0)
         per.update(peak)
         per["adapters"] = st.adapters
@@ -107,10 +109,12 @@ def precise_estimate(setup: Setup) -> Estimate:
     )
 
 
-def precise_bytes(setup: Setup, weights: C.Weights, activations: Part | None = None) -> int:
+def precise_bytes(setup: Setup, weights: C.Weights, activations: Part | None = None,
+                  states: C.States | None = None) -> int:
     """The busiest GPU's total alone, as ``precise_estimate(setup).per_gpu_bytes``, for the fit solvers,
     which ask dozens of times per grid: no Estimate and no warnings are made, and ``weights`` is the
     weights' part the caller computed once for this model, format, runtime and parallelism (context
     and batch, all the solvers vary, do not change it); likewise ``activations``, the inference
-    activations of a runtime whose do not follow context and batch (``activations_follow_workload``)."""
-    return sum(_assemble(setup, weights, activations).per.values())
+    activations of a runtime whose do not follow context and batch (``activations_follow_workload``),
+    and ``states``, training's gradients and optimizer states, which never do."""
+    return sum(_assemble(setup, weights, activations, states).per.values())
