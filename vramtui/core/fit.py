@@ -148,11 +148,12 @@ class _Needs:
 
     def need(self, section: str, field: str, value: int) -> int:
         key = (section, field, value)
-        if key not in self._memo:
+        bytes_ = self._memo.get(key)  # most calls are hits: one look-up
+        if bytes_ is None:
             if section != "workload":
                 raise ValueError(f"the solvers vary the workload, not {section}")
-            self._memo[key] = self._bytes(self._varied(field, value))
-        return self._memo[key]
+            bytes_ = self._memo[key] = self._bytes(self._varied(field, value))
+        return bytes_
 
     def largest(self, section: str, field: str, limit: int, hi: int, lo_hint: int = 1, step: int = 1) -> int:
         """Largest value in [1, hi] whose need fits ``limit`` (0 if even 1 does not).
@@ -185,18 +186,20 @@ class _Needs:
     def _largest(self, section: str, field: str, limit: int, hi: int, lo_hint: int, scale: int) -> int:
         need = lambda v: self.need(section, field, v * scale)  # noqa: E731
         lo = max(1, min(lo_hint, hi))
-        if need(lo) > limit:
+        need_lo = need(lo)
+        if need_lo > limit:
             if lo == 1:
                 return 0
-            lo = 1
-            if need(1) > limit:
+            lo, need_lo = 1, need(1)
+            if need_lo > limit:
                 return 0
-        if need(hi) <= limit:
+        need_hi = need(hi)
+        if need_hi <= limit:
             return hi
         top = hi  # invariant: need(lo) <= limit < need(top)
         f_lo: float
         f_top: float
-        f_lo, f_top = need(lo) - limit, need(top) - limit  # f_lo <= 0 < f_top
+        f_lo, f_top = need_lo - limit, need_hi - limit  # f_lo <= 0 < f_top
         side = 0
         while top - lo > 1:
             # Illinois regula falsi: interpolate; when one end stays put twice, halve its weight so
