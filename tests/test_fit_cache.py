@@ -16,6 +16,7 @@ from vramtui.core import presets
 from vramtui.core.fit import fit_grid, usable_for
 from vramtui.core.methods import METHODS, estimate
 from vramtui.core.precise import precise_bytes
+from vramtui.core.runtimes import runtime
 from vramtui.core.setup import Setup
 
 # every runtime, every training mode, and models that take the unusual branches: MoE, MLA, sliding
@@ -157,6 +158,26 @@ def test_the_grid_equals_each_card_alone_and_the_plain_estimates(case, method):
             assert f.max_batch == 65536 or need(batch=f.max_batch + 1) > limit
         else:
             assert need(batch=1) > limit
+
+
+SPREAD = {  # scenarios that need 1, 2, 4 or 8 GPUs across the presets
+    "transformers 70b": make("llama-3.1-70b"), "vllm 70b": make("llama-3.1-70b", runtime="vllm"),
+    "llama.cpp 70b": make("llama-3.1-70b", runtime="llama.cpp", weights="q4_k_m"),
+    "lora 70b": make("llama-3.1-70b", mode="lora"), "full": make(mode="full"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPREAD))
+@pytest.mark.parametrize("method", list(METHODS))
+def test_the_gpu_count_is_the_fewest_whose_plain_estimate_fits(case, method):
+    """The solvers' need on n GPUs (bytes alone, weights computed for n) gives the GPU count plain
+    estimates of the scenario spread over n GPUs give."""
+    s = SPREAD[case]
+    spread = runtime(s.workload.runtime).multi_gpu_field(s)
+    for f in fit_grid(s, method, gpu_ids=GPUS):
+        on = [n for n in (1, 2, 4, 8) if estimate(s.model_copy(update={"optimizations": s.optimizations.model_copy(
+            update={spread: n})}), method, f.gpu).per_gpu_bytes <= usable_for(s, f.gpu)]
+        assert f.gpus_needed == (on[0] if on else None), (case, method, f.gpu.id)
 
 
 def test_cards_of_one_size_share_a_solve_only_when_their_runtime_behaves_the_same():

@@ -277,10 +277,14 @@ class _Grid:
         return memo if memo is not None else self._add_key(key, estimate(self.s, self.method, gpu))
 
     def _on_gpus(self, n: int, gpu: GPUSpec, memo: _KeyMemo) -> int:
-        """The per-GPU need spread over ``n`` GPUs."""
+        """The per-GPU need spread over ``n`` GPUs (its weights change with ``n``: computed here)."""
         if n not in memo.spreads:
             o = self.s.optimizations.model_copy(update={self.spread: n})
-            memo.spreads[n] = estimate(self.s.model_copy(update={"optimizations": o}), self.method, gpu).per_gpu_bytes
+            setup = Setup(self.s.model_copy(update={"optimizations": o}), gpu)
+            if self.method == "precise":  # no Estimate, no warnings: the bytes alone
+                memo.spreads[n] = precise_bytes(setup, C.weights(setup))
+            else:
+                memo.spreads[n] = METHODS[self.method](setup).per_gpu_bytes
         return memo.spreads[n]
 
     def limits(self, gpu: GPUSpec, usable: int, memo: _KeyMemo, hints: tuple[int, int]) -> _Limits:
