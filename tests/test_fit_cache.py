@@ -13,7 +13,7 @@ import pytest
 from tests.builders import make
 from vramtui.core import components as C
 from vramtui.core import presets
-from vramtui.core.fit import fit_grid, usable_for
+from vramtui.core.fit import _Grid, fit_grid, usable_for
 from vramtui.core.methods import METHODS, estimate
 from vramtui.core.precise import precise_bytes
 from vramtui.core.runtimes import runtime
@@ -158,6 +158,28 @@ def test_the_grid_equals_each_card_alone_and_the_plain_estimates(case, method):
             assert f.max_batch == 65536 or need(batch=f.max_batch + 1) > limit
         else:
             assert need(batch=1) > limit
+
+
+@pytest.mark.parametrize(("case", "method"), list(_grid_cases()))
+def test_every_need_the_grid_memoised_equals_a_plain_estimate(case, method):
+    """Each value in a 55-GPU grid's memos (the solvers' needs per context or batch, seeded with the
+    key's own estimate; the needs on n GPUs) equals a plain estimate of the changed scenario on the
+    key's first card: a memo keyed on too little would hold one that does not."""
+    s = CASES[case]
+    gpus = list(presets.gpus().values())
+    grid = _Grid(s, method, gpus[0], None)
+    grid.rows(gpus)
+    spread = runtime(s.workload.runtime).multi_gpu_field(s)
+    w = s.workload
+    for memo in grid.keys.values():
+        card = presets.gpu(memo.estimate.gpu)
+        assert memo.estimate.to_json() == estimate(s, method, card).to_json()
+        for (_, field, value), need in memo.needs.items():
+            context, batch = (value, w.batch_size) if field == "context_length" else (w.context_length, value)
+            assert need == estimate(changed(s, context, batch), method, card).per_gpu_bytes, (field, value)
+        for n, need in memo.spreads.items():
+            on_n = s.model_copy(update={"optimizations": s.optimizations.model_copy(update={spread: n})})
+            assert need == estimate(on_n, method, card).per_gpu_bytes, n
 
 
 SPREAD = {  # scenarios that need 1, 2, 4 or 8 GPUs across the presets
