@@ -243,13 +243,45 @@ def training_activations(setup: Setup) -> Activations:
         per_tok += sum(4 * i + 4 * o.lora_rank for i, _ in lora_matrices(setup))
     per_tok = int(per_tok * scale)
     seq2 = 0 if flash else batch * heads * ctx ** 2
-    f_seq2 = q(batch, "sequences") * q(heads, "heads") * q(ctx, "tokens") * q(ctx, "tokens")
     layers = m.num_hidden_layers
     # TP splits a layer's activations over t GPUs but for the norms' and blocks' inputs, which every
     # GPU keeps unless sequence parallelism splits them too (constants.TP_REPLICATED_ACT_BYTES)
     tp, split_all = setup.tp, setup.tp == 1 or o.sequence_parallel
     whole = 0 if split_all else min(per_tok, int(K.TP_REPLICATED_ACT_BYTES * h * scale))
     layer_tok = whole + (per_tok - whole) / tp  # one layer's saved bytes per token on one GPU
+    # stored: what every layer keeps for backward, as Korthikanti et al.'s Table 2 counts it;
+    # transient: what the one layer that backward is working on adds
+    kept, kept_label = layers, "layers"
+    offloaded = o.activation_offloading and layers > K.OFFLOAD_GPU_LAYERS
+    if offloaded:
+        # what the layers save waits in host RAM; the GPU holds the layers being sent and brought back
+        kept, kept_label = K.OFFLOAD_GPU_LAYERS, "layers on the GPU"
+    # QLoRA with the fp32 upcast: the embeddings' fp32 output makes the residual stream fp32
+    input_b = 4 if setup.kbit_fp32 else setup.act_bytes
+    if setup.gradient_checkpointing:
+        # full recomputation stores each layer's input, 2 B x h per token (Table 2's "sbh(2)"),
+        # and rebuilds one layer's activations at a time
+        stored = kept * tokens * h * input_b / (tp if split_all else 1)
+        transient = tokens * layer_tok + seq2 * K.EAGER_TRAIN_SCORE_BYTES / tp
+    else:
+        stored = kept * (tokens * layer_tok + seq2 * K.EAGER_SAVED_SCORE_BYTES / tp)
+        transient = seq2 * (K.EAGER_TRAIN_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES) / tp
+    per_logit = K.LOSS_LOGIT_BYTES[o.loss]
+    fp32_logits = setup.kbit_fp32 and o.loss != "chunked"  # an fp32 lm_head gives fp32 logits, whatever the loss does
+    if fp32_logits:
+        per_logit = max(per_logit, K.LOSS_LOGIT_BYTES["fp32-logits"])
+    if o.loss == "chunked":
+        chunk = 1 << max(0, math.ceil(tokens / math.ceil(m.vocab_size / h)) - 1).bit_length()
+        loss_tokens = min(tokens, chunk)
+    else:
+        loss_tokens = tokens
+    logits = loss_tokens * m.vocab_size * per_logit
+    total = int(stored + transient + logits)
+    if not explaining():  # the fit solvers: the bytes alone
+        return Activations(total, saved=int(stored))
+
+    # the formula of the same sums, and what is not arithmetic
+    f_seq2 = q(batch, "sequences") * q(heads, "heads") * q(ctx, "tokens") * q(ctx, "tokens")
     f_tok = q(per_tok, "B per token per layer")
     if tp > 1:
         f_tok = f_tok / q(tp, "TP") if split_all else (
@@ -259,21 +291,10 @@ def training_activations(setup: Setup) -> Activations:
         return term / q(tp, "TP") if tp > 1 else term
 
     comments = []
-    # stored: what every layer keeps for backward, as Korthikanti et al.'s Table 2 counts it;
-    # transient: what the one layer that backward is working on adds
-    kept, kept_label = layers, "layers"
-    if o.activation_offloading and layers > K.OFFLOAD_GPU_LAYERS:
-        # what the layers save waits in host RAM; the GPU holds the layers being sent and brought back
-        kept, kept_label = K.OFFLOAD_GPU_LAYERS, "layers on the GPU"
+    if offloaded:
         comments.append(f"activation offloading: the other {layers - kept} layers' saved tensors wait in host RAM "
                         "(torchtune's OffloadActivations)")
     if setup.gradient_checkpointing:
-        # full recomputation stores each layer's input, 2 B x h per token (Table 2's "sbh(2)"),
-        # and rebuilds one layer's activations at a time
-        # QLoRA with the fp32 upcast: the embeddings' fp32 output makes the residual stream fp32
-        input_b = 4 if setup.kbit_fp32 else setup.act_bytes
-        stored = kept * tokens * h * input_b / (tp if split_all else 1)
-        transient = tokens * layer_tok + seq2 * K.EAGER_TRAIN_SCORE_BYTES / tp
         f_stored = q(kept, kept_label) * q(tokens, "tokens") * q(h, "hidden") * q(input_b, "B")
         if split_all:
             f_stored = on_one(f_stored)
@@ -282,8 +303,6 @@ def training_activations(setup: Setup) -> Activations:
             f = f + on_one(f_seq2 * q(K.EAGER_TRAIN_SCORE_BYTES, "B scores"))
         comments.append("checkpointing keeps each layer's input and recomputes one layer at a time")
     else:
-        stored = kept * (tokens * layer_tok + seq2 * K.EAGER_SAVED_SCORE_BYTES / tp)
-        transient = seq2 * (K.EAGER_TRAIN_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES) / tp
         f_layer = q(tokens, "tokens") * f_tok
         if not flash:
             f_layer = f_layer + on_one(f_seq2 * q(K.EAGER_SAVED_SCORE_BYTES, "B saved scores"))
@@ -293,20 +312,14 @@ def training_activations(setup: Setup) -> Activations:
         comments.append("what every layer saves for backward")
     if tp > 1 and not split_all:
         comments.append("norm and block inputs are kept whole on every GPU without sequence parallelism")
-    per_logit = K.LOSS_LOGIT_BYTES[o.loss]
-    if setup.kbit_fp32 and o.loss != "chunked":  # an fp32 lm_head gives fp32 logits, whatever the loss does
-        per_logit = max(per_logit, K.LOSS_LOGIT_BYTES["fp32-logits"])
+    if fp32_logits:
         comments.append("the fp32 lm_head of prepare_model_for_kbit_training makes the logits fp32")
     if o.loss == "chunked":
-        chunk = 1 << max(0, math.ceil(tokens / math.ceil(m.vocab_size / h)) - 1).bit_length()
-        loss_tokens = min(tokens, chunk)
         comments.append("fused cross-entropy works on one chunk of tokens at a time")
     else:
-        loss_tokens = tokens
         comments.append(f"loss {o.loss}: logits, log-probs and their gradient")
-    logits = loss_tokens * m.vocab_size * per_logit
     f = f + q(loss_tokens, "loss tokens") * q(m.vocab_size, "vocab") * q(per_logit, "B")
-    return Activations(int(stored + transient + logits), explain(f, *comments), saved=int(stored))
+    return Activations(total, explain(f, *comments), saved=int(stored))
 
 
 def training_states(setup: Setup) -> States:
