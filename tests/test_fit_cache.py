@@ -112,6 +112,20 @@ def test_activations_a_runtime_says_are_fixed_read_neither_context_nor_batch(cas
             assert base.runtime.inference_activations(base.varied(context, batch)) == first, (case, gpu_id)
 
 
+@pytest.mark.parametrize("case", sorted(c for c, s in CASES.items() if not s.is_training))
+def test_the_kv_layout_reads_neither_context_nor_batch(case):
+    """The solvers make the KV cache's layout once per GPU key: it must read neither context nor batch,
+    and a cache sized with it equals one sized without."""
+    s = CASES[case]
+    for gpu_id in GPUS:
+        base = Setup(s, presets.gpu(gpu_id))
+        layout = C.kv_layout(base)
+        for context, batch in VALUES:
+            varied = base.varied(context, batch)
+            assert C.kv_layout(varied) == layout, (case, gpu_id)
+            assert C.kv_cache(varied, layout) == C.kv_cache(varied), (case, gpu_id)
+
+
 @pytest.mark.parametrize("case", sorted(c for c, s in CASES.items() if s.is_training))
 def test_training_states_read_neither_context_nor_batch(case):
     """The solvers compute training's gradients and optimizer states once per GPU key: they must read

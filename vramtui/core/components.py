@@ -156,12 +156,25 @@ def _extra_bytes(setup: Setup) -> int:
     return int(m.extra_parameters * bits / 8)
 
 
-def kv_cache(setup: Setup) -> KVCache:
-    if setup.training:
-        return KVCache(0, "training runs with use_cache=False: no KV cache is kept")
+@dataclass(frozen=True)
+class KVLayout:
+    """What the KV cache's size reads of the model, its formats and the parallelism, and not of context
+    or batch; the fit solvers make it once per GPU key and pass it to ``kv_cache``."""
+
+    per_tok_layer: int  # elements per token per layer
+    how: str  # where that count comes from, when it is not K and V of every KV head
+    mla_runtime: bool  # the runtime caches MLA its own way (``Runtime.mla_cache``), not as the latent
+    shard: int  # tensor-parallel ranks that split the cache (1: replicated)
+    full: int  # layers that cache every token
+    windowed: int  # sliding-window layers
+    linear: int  # linear-attention / SSM layers: a fixed state per sequence instead
+    per_token: int  # bytes per token of one sequence on this GPU, all its layers (vLLM capacity uses it)
+
+
+def kv_layout(setup: Setup) -> KVLayout:
+    """The KV cache's layout on this setup: its own function so the fit solvers can make it once per
+    GPU key (tests/test_fit_cache.py checks it reads neither context nor batch)."""
     m, rt = setup.spec, setup.runtime
-    fmt = setup.kv_format
-    tokens, batch = setup.kv_tokens, setup.batch
     mla = rt.mla_cache(setup) if m.is_mla else None
     if mla is not None:
         per_tok_layer, how = mla
@@ -175,25 +188,38 @@ def kv_cache(setup: Setup) -> KVCache:
         shard = min(setup.tp, m.kv_heads)  # more TP ranks than KV heads replicate heads
         how = ""
     windowed, linear = m.windowed_layers, m.linear_attention_layers
+    per_token = int(per_tok_layer * (m.num_hidden_layers - linear) * setup.layer_share / shard
+                    * setup.kv_format.bytes_per_elem)
+    return KVLayout(per_tok_layer, how, mla is not None, shard, m.num_hidden_layers - windowed - linear,
+                    windowed, linear, per_token)
+
+
+def kv_cache(setup: Setup, layout: KVLayout | None = None) -> KVCache:
+    """``layout``: ``kv_layout(setup)`` when the caller has it (the fit solvers, once per GPU key)."""
+    if setup.training:
+        return KVCache(0, "training runs with use_cache=False: no KV cache is kept")
+    m, rt = setup.spec, setup.runtime
+    fmt = setup.kv_format
+    tokens, batch = setup.kv_tokens, setup.batch
+    lay = layout if layout is not None else kv_layout(setup)
+    per_tok_layer, shard, windowed, linear, full = lay.per_tok_layer, lay.shard, lay.windowed, lay.linear, lay.full
     win_cells, win_why = rt.window_cells(setup, tokens, batch) if windowed else (None, "")
     if win_cells is None:  # no window, or the runtime does not honour it
         win_cells = tokens * batch
-    full = m.num_hidden_layers - windowed - linear
     cells = full * tokens * batch + windowed * win_cells  # layer-cells over all layers and sequences
     per_gpu = cells * per_tok_layer * setup.layer_share / shard
     # hybrid models: a linear-attention / SSM layer keeps a fixed-size state per sequence, not a cache
     state = linear * m.linear_state_elems * batch * rt.recurrent_state_bytes * setup.layer_share / setup.tp
-    per_token = int(per_tok_layer * (m.num_hidden_layers - linear) * setup.layer_share / shard * fmt.bytes_per_elem)
     total = int(math.ceil(per_gpu * fmt.bytes_per_elem + state))
     if not explaining():  # the fit solvers: the bytes alone
-        return KVCache(total, per_token=per_token)
-    if mla is not None:
+        return KVCache(total, per_token=lay.per_token)
+    if lay.mla_runtime:
         elems = q(per_tok_layer, "elements per token per layer")
     elif m.is_mla:
         elems = q(m.kv_lora_rank or 0, "latent") + q(m.qk_rope_head_dim or 0, "rope dims")
     else:
         elems = q(2, "K and V") * q(m.kv_heads, "kv heads") * q(m.head_size, "head dim")
-    comments = [how, fmt.label]
+    comments = [lay.how, fmt.label]
     f_cells = q(full, "layers") * q(tokens, "tokens") * q(batch, "sequences")
     if windowed:
         f_cells = f_cells + q(windowed, "window layers") * q(win_cells, "cells")
@@ -215,7 +241,7 @@ def kv_cache(setup: Setup) -> KVCache:
             f_state = f_state / q(setup.tp, "TP")
         f = f + f_state
         comments.append("linear-attention layers keep a fixed state per sequence instead of a cache")
-    return KVCache(total, explain(f, *comments), per_token=per_token)
+    return KVCache(total, explain(f, *comments), per_token=lay.per_token)
 
 
 def training_activations(setup: Setup) -> Activations:

@@ -18,9 +18,9 @@ from .estimate import Estimate
 from .formula import silent
 from .gpuspec import GPUSpec
 from .methods import METHODS, estimate
-from .precise import precise_bytes
+from .precise import Fixed, precise_bytes
 from .presets import gpu as gpu_preset
-from .runtimes import Part, runtime
+from .runtimes import runtime
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
 from .setup import Setup
 from .units import GiB
@@ -79,10 +79,10 @@ class _KeyMemo:
     spreads: dict[int, int] = field(default_factory=dict)  # per-GPU need on n GPUs (TP or layer split)
     setup: Setup | None = None  # the scenario on the key's first card that needed one, defaults resolved
     weights: C.Weights | None = None  # the solvers' weights: context and batch do not change them
-    # the solvers' inference activations where the runtime's do not follow context and batch (vLLM's
-    # profile run); they depend on the card's batch defaults, which is why vLLM's key is its tier
-    activations: Part | None = None
-    states: C.States | None = None  # training's gradients and optimizer states: they read neither either
+    # and the other parts that read neither: the KV layout, training's states, and the inference
+    # activations where the runtime's do not follow the workload (vLLM's profile run: they depend on
+    # the card's batch defaults, which is why vLLM's key is its tier)
+    fixed: Fixed | None = None
     decode_bytes: float | None = None  # read per decoded token with the estimate's KV cache (None: training)
 
 
@@ -139,13 +139,9 @@ class _Needs:
         if self.method != "precise":
             return METHODS[self.method](setup).per_gpu_bytes
         key = self._key
-        if key.weights is None:
-            key.weights = C.weights(setup)
-            if setup.training:
-                key.states = C.training_states(setup)
-            elif not setup.runtime.activations_follow_workload:
-                key.activations = setup.runtime.inference_activations(setup)
-        return precise_bytes(setup, key.weights, key.activations, key.states)
+        if key.weights is None or key.fixed is None:
+            key.weights, key.fixed = C.weights(setup), _fixed(setup)
+        return precise_bytes(setup, key.weights, key.fixed)
 
     def need(self, section: str, field: str, value: int) -> int:
         key = (section, field, value)
@@ -223,6 +219,16 @@ class _Needs:
                     f_lo /= 2
                 side = 1
         return lo
+
+
+def _fixed(setup: Setup) -> Fixed:
+    """The parts of the precise estimate the solvers make once per GPU key: they read neither context
+    nor batch (tests/test_fit_cache.py checks each)."""
+    if setup.training:
+        return Fixed(states=C.training_states(setup))
+    rt = setup.runtime
+    return Fixed(kv=C.kv_layout(setup),
+                 activations=None if rt.activations_follow_workload else rt.inference_activations(setup))
 
 
 def usable_for(scenario: Scenario, gpu: GPUSpec) -> int:
