@@ -47,7 +47,7 @@ class _Assembled:
     trainable: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Fixed:
     """Parts of an estimate that read neither context nor batch, for a caller that varies only those
     and makes them once (the fit solvers, per GPU key); None: made by each estimate."""
