@@ -13,9 +13,10 @@ import pytest
 from tests.builders import make
 from vramtui.core import components as C
 from vramtui.core import presets
-from vramtui.core.fit import fit_grid, usable_for
+from vramtui.core.fit import _Grid, fit_grid, usable_for
 from vramtui.core.methods import METHODS, estimate
 from vramtui.core.precise import precise_bytes
+from vramtui.core.runtimes import runtime
 from vramtui.core.setup import Setup
 
 # every runtime, every training mode, and models that take the unusual branches: MoE, MLA, sliding
@@ -71,6 +72,16 @@ def test_a_varied_setup_estimates_as_the_changed_scenario_does(case):
                     assert METHODS[method](varied).to_json() == METHODS[method](fresh).to_json(), (case, gpu_id, method)
 
 
+def test_a_varied_setup_has_every_slot_of_the_original():
+    """``Setup.varied`` names each slot it copies: a slot added to ``Setup`` and not to it fails here."""
+    base = Setup(CASES["transformers"], presets.gpu(GPUS[0]))
+    for varied in (base.varied(9, 2), base.varied(9, 2, presets.gpu(GPUS[1]))):
+        missing = [name for name in Setup.__slots__ if not hasattr(varied, name)]
+        assert not missing
+        same = [n for n in Setup.__slots__ if n not in ("gpu", "kv_block", "context", "batch", "kv_tokens")]
+        assert all(getattr(varied, n) is getattr(base, n) for n in same)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_solvers_bytes_equal_a_full_estimate_and_follow_context_and_batch(case):
     """``precise_bytes`` with the weights of the unchanged scenario gives a full estimate's total for
@@ -86,6 +97,45 @@ def test_the_solvers_bytes_equal_a_full_estimate_and_follow_context_and_batch(ca
             assert totals[context, batch] == estimate(changed(s, context, batch), gpu=gpu).per_gpu_bytes
         assert totals[8192, 64] > totals[8192, 1], "more sequences need more memory"
         assert totals[131072, 1] > totals[1, 1], "a longer context needs more memory"
+
+
+@pytest.mark.parametrize("case", sorted(c for c, s in CASES.items()
+                                         if not s.is_training and not Setup(s, presets.gpu(GPUS[0])).runtime.activations_follow_workload))
+def test_activations_a_runtime_says_are_fixed_read_neither_context_nor_batch(case):
+    """The solvers compute a runtime's inference activations once per GPU key where it says they do
+    not follow the workload (vLLM's profile run): they must read neither context nor batch."""
+    s = CASES[case]
+    for gpu_id in GPUS:
+        base = Setup(s, presets.gpu(gpu_id))
+        first = base.runtime.inference_activations(base)
+        for context, batch in VALUES:
+            assert base.runtime.inference_activations(base.varied(context, batch)) == first, (case, gpu_id)
+
+
+@pytest.mark.parametrize("case", sorted(c for c, s in CASES.items() if not s.is_training))
+def test_the_kv_layout_reads_neither_context_nor_batch(case):
+    """The solvers make the KV cache's layout once per GPU key: it must read neither context nor batch,
+    and a cache sized with it equals one sized without."""
+    s = CASES[case]
+    for gpu_id in GPUS:
+        base = Setup(s, presets.gpu(gpu_id))
+        layout = C.kv_layout(base)
+        for context, batch in VALUES:
+            varied = base.varied(context, batch)
+            assert C.kv_layout(varied) == layout, (case, gpu_id)
+            assert C.kv_cache(varied, layout) == C.kv_cache(varied), (case, gpu_id)
+
+
+@pytest.mark.parametrize("case", sorted(c for c, s in CASES.items() if s.is_training))
+def test_training_states_read_neither_context_nor_batch(case):
+    """The solvers compute training's gradients and optimizer states once per GPU key: they must read
+    neither context nor batch."""
+    s = CASES[case]
+    for gpu_id in GPUS:
+        base = Setup(s, presets.gpu(gpu_id))
+        first = C.training_states(base)
+        for context, batch in VALUES:
+            assert C.training_states(base.varied(context, batch)) == first, (case, gpu_id)
 
 
 def _grid_cases():
@@ -122,6 +172,48 @@ def test_the_grid_equals_each_card_alone_and_the_plain_estimates(case, method):
             assert f.max_batch == 65536 or need(batch=f.max_batch + 1) > limit
         else:
             assert need(batch=1) > limit
+
+
+@pytest.mark.parametrize(("case", "method"), list(_grid_cases()))
+def test_every_need_the_grid_memoised_equals_a_plain_estimate(case, method):
+    """Each value in a 55-GPU grid's memos (the solvers' needs per context or batch, seeded with the
+    key's own estimate; the needs on n GPUs) equals a plain estimate of the changed scenario on the
+    key's first card: a memo keyed on too little would hold one that does not."""
+    s = CASES[case]
+    gpus = list(presets.gpus().values())
+    grid = _Grid(s, method, gpus[0], None)
+    grid.rows(gpus)
+    spread = runtime(s.workload.runtime).multi_gpu_field(s)
+    w = s.workload
+    for memo in grid.keys.values():
+        card = presets.gpu(memo.estimate.gpu)
+        assert memo.estimate.to_json() == estimate(s, method, card).to_json()
+        for (_, field, value), need in memo.needs.items():
+            context, batch = (value, w.batch_size) if field == "context_length" else (w.context_length, value)
+            assert need == estimate(changed(s, context, batch), method, card).per_gpu_bytes, (field, value)
+        for n, need in memo.spreads.items():
+            on_n = s.model_copy(update={"optimizations": s.optimizations.model_copy(update={spread: n})})
+            assert need == estimate(on_n, method, card).per_gpu_bytes, n
+
+
+SPREAD = {  # scenarios that need 1, 2, 4 or 8 GPUs across the presets
+    "transformers 70b": make("llama-3.1-70b"), "vllm 70b": make("llama-3.1-70b", runtime="vllm"),
+    "llama.cpp 70b": make("llama-3.1-70b", runtime="llama.cpp", weights="q4_k_m"),
+    "lora 70b": make("llama-3.1-70b", mode="lora"), "full": make(mode="full"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPREAD))
+@pytest.mark.parametrize("method", list(METHODS))
+def test_the_gpu_count_is_the_fewest_whose_plain_estimate_fits(case, method):
+    """The solvers' need on n GPUs (bytes alone, weights computed for n) gives the GPU count plain
+    estimates of the scenario spread over n GPUs give."""
+    s = SPREAD[case]
+    spread = runtime(s.workload.runtime).multi_gpu_field(s)
+    for f in fit_grid(s, method, gpu_ids=GPUS):
+        on = [n for n in (1, 2, 4, 8) if estimate(s.model_copy(update={"optimizations": s.optimizations.model_copy(
+            update={spread: n})}), method, f.gpu).per_gpu_bytes <= usable_for(s, f.gpu)]
+        assert f.gpus_needed == (on[0] if on else None), (case, method, f.gpu.id)
 
 
 def test_cards_of_one_size_share_a_solve_only_when_their_runtime_behaves_the_same():

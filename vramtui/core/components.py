@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import constants as K
 from .formats import extra_weight_bytes, weight_bytes
-from .formula import Term, explain, q, size
+from .formula import Term, explain, explaining, q, size
 from .runtimes import Part
 from .setup import Setup
 from .units import GiB
@@ -155,38 +155,70 @@ def weights(setup: Setup) -> Weights:
 
 
 
-def kv_cache(setup: Setup) -> KVCache:
+@dataclass(frozen=True)
+class KVLayout:
+    """What the KV cache's size reads of the model, its formats and the parallelism, and not of context
+    or batch; the fit solvers make it once per GPU key and pass it to ``kv_cache``."""
+
+    per_tok_layer: int  # elements per token per layer
+    how: str  # where that count comes from, when it is not K and V of every KV head
+    mla_runtime: bool  # the runtime caches MLA its own way (``Runtime.mla_cache``), not as the latent
+    shard: int  # tensor-parallel ranks that split the cache (1: replicated)
+    full: int  # layers that cache every token
+    windowed: int  # sliding-window layers
+    linear: int  # linear-attention / SSM layers: a fixed state per sequence instead
+    per_token: int  # bytes per token of one sequence on this GPU, all its layers (vLLM capacity uses it)
+
+
+def kv_layout(setup: Setup) -> KVLayout:
+    """The KV cache's layout on this setup: its own function so the fit solvers can make it once per
+    GPU key (tests/test_fit_cache.py checks it reads neither context nor batch)."""
+    m, rt = setup.spec, setup.runtime
+    mla = rt.mla_cache(setup) if m.is_mla else None
+    if mla is not None:
+        per_tok_layer, how = mla
+        shard = 1
+    elif m.is_mla:
+        per_tok_layer = m.kv_cache_elems_per_token_layer
+        shard = 1  # the compressed latent is replicated on every tensor-parallel rank (vLLM MLA)
+        how = "MLA caches its latent: kv_lora_rank + rope dim"
+    else:
+        per_tok_layer = m.kv_cache_elems_per_token_layer
+        shard = min(setup.tp, m.kv_heads)  # more TP ranks than KV heads replicate heads
+        how = ""
+    windowed, linear = m.windowed_layers, m.linear_attention_layers
+    per_token = int(per_tok_layer * (m.num_hidden_layers - linear) * setup.layer_share / shard
+                    * setup.kv_format.bytes_per_elem)
+    return KVLayout(per_tok_layer, how, mla is not None, shard, m.num_hidden_layers - windowed - linear,
+                    windowed, linear, per_token)
+
+
+def kv_cache(setup: Setup, layout: KVLayout | None = None) -> KVCache:
+    """``layout``: ``kv_layout(setup)`` when the caller has it (the fit solvers, once per GPU key)."""
     if setup.training:
         return KVCache(0, "training runs with use_cache=False: no KV cache is kept")
     m, rt = setup.spec, setup.runtime
     fmt = setup.kv_format
     tokens, batch = setup.kv_tokens, setup.batch
-    mla = rt.mla_cache(setup) if m.is_mla else None
-    if mla is not None:
-        per_tok_layer, how = mla
-        shard = 1
-        elems = q(per_tok_layer, "elements per token per layer")
-    elif m.is_mla:
-        per_tok_layer = m.kv_cache_elems_per_token_layer
-        shard = 1  # the compressed latent is replicated on every tensor-parallel rank (vLLM MLA)
-        how = "MLA caches its latent: kv_lora_rank + rope dim"
-        elems = q(m.kv_lora_rank or 0, "latent") + q(m.qk_rope_head_dim or 0, "rope dims")
-    else:
-        per_tok_layer = m.kv_cache_elems_per_token_layer
-        shard = min(setup.tp, m.kv_heads)  # more TP ranks than KV heads replicate heads
-        how = ""
-        elems = q(2, "K and V") * q(m.kv_heads, "kv heads") * q(m.head_size, "head dim")
-    windowed, linear = m.windowed_layers, m.linear_attention_layers
+    lay = layout if layout is not None else kv_layout(setup)
+    per_tok_layer, shard, windowed, linear, full = lay.per_tok_layer, lay.shard, lay.windowed, lay.linear, lay.full
     win_cells, win_why = rt.window_cells(setup, tokens, batch) if windowed else (None, "")
     if win_cells is None:  # no window, or the runtime does not honour it
         win_cells = tokens * batch
-    full = m.num_hidden_layers - windowed - linear
     cells = full * tokens * batch + windowed * win_cells  # layer-cells over all layers and sequences
     per_gpu = cells * per_tok_layer * setup.layer_share / shard
     # hybrid models: a linear-attention / SSM layer keeps a fixed-size state per sequence, not a cache
     state = linear * m.linear_state_elems * batch * rt.recurrent_state_bytes * setup.layer_share / setup.tp
-    per_token = int(per_tok_layer * (m.num_hidden_layers - linear) * setup.layer_share / shard * fmt.bytes_per_elem)
-    comments = [how, fmt.label]
+    total = int(math.ceil(per_gpu * fmt.bytes_per_elem + state))
+    if not explaining():  # the fit solvers: the bytes alone
+        return KVCache(total, per_token=lay.per_token)
+    if lay.mla_runtime:
+        elems = q(per_tok_layer, "elements per token per layer")
+    elif m.is_mla:
+        elems = q(m.kv_lora_rank or 0, "latent") + q(m.qk_rope_head_dim or 0, "rope dims")
+    else:
+        elems = q(2, "K and V") * q(m.kv_heads, "kv heads") * q(m.head_size, "head dim")
+    comments = [lay.how, fmt.label]
     f_cells = q(full, "layers") * q(tokens, "tokens") * q(batch, "sequences")
     if windowed:
         f_cells = f_cells + q(windowed, "window layers") * q(win_cells, "cells")
@@ -208,7 +240,7 @@ def kv_cache(setup: Setup) -> KVCache:
             f_state = f_state / q(setup.tp, "TP")
         f = f + f_state
         comments.append("linear-attention layers keep a fixed state per sequence instead of a cache")
-    return KVCache(int(math.ceil(per_gpu * fmt.bytes_per_elem + state)), explain(f, *comments), per_token=per_token)
+    return KVCache(total, explain(f, *comments), per_token=lay.per_token)
 
 
 def training_activations(setup: Setup) -> Activations:
@@ -236,13 +268,45 @@ def training_activations(setup: Setup) -> Activations:
         per_tok += sum(4 * i + 4 * o.lora_rank for i, _ in lora_matrices(setup))
     per_tok = int(per_tok * scale)
     seq2 = 0 if flash else batch * heads * ctx ** 2
-    f_seq2 = q(batch, "sequences") * q(heads, "heads") * q(ctx, "tokens") * q(ctx, "tokens")
     layers = m.num_hidden_layers
     # TP splits a layer's activations over t GPUs but for the norms' and blocks' inputs, which every
     # GPU keeps unless sequence parallelism splits them too (constants.TP_REPLICATED_ACT_BYTES)
     tp, split_all = setup.tp, setup.tp == 1 or o.sequence_parallel
     whole = 0 if split_all else min(per_tok, int(K.TP_REPLICATED_ACT_BYTES * h * scale))
     layer_tok = whole + (per_tok - whole) / tp  # one layer's saved bytes per token on one GPU
+    # stored: what every layer keeps for backward, as Korthikanti et al.'s Table 2 counts it;
+    # transient: what the one layer that backward is working on adds
+    kept, kept_label = layers, "layers"
+    offloaded = o.activation_offloading and layers > K.OFFLOAD_GPU_LAYERS
+    if offloaded:
+        # what the layers save waits in host RAM; the GPU holds the layers being sent and brought back
+        kept, kept_label = K.OFFLOAD_GPU_LAYERS, "layers on the GPU"
+    # QLoRA with the fp32 upcast: the embeddings' fp32 output makes the residual stream fp32
+    input_b = 4 if setup.kbit_fp32 else setup.act_bytes
+    if setup.gradient_checkpointing:
+        # full recomputation stores each layer's input, 2 B x h per token (Table 2's "sbh(2)"),
+        # and rebuilds one layer's activations at a time
+        stored = kept * tokens * h * input_b / (tp if split_all else 1)
+        transient = tokens * layer_tok + seq2 * K.EAGER_TRAIN_SCORE_BYTES / tp
+    else:
+        stored = kept * (tokens * layer_tok + seq2 * K.EAGER_SAVED_SCORE_BYTES / tp)
+        transient = seq2 * (K.EAGER_TRAIN_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES) / tp
+    per_logit = K.LOSS_LOGIT_BYTES[o.loss]
+    fp32_logits = setup.kbit_fp32 and o.loss != "chunked"  # an fp32 lm_head gives fp32 logits, whatever the loss does
+    if fp32_logits:
+        per_logit = max(per_logit, K.LOSS_LOGIT_BYTES["fp32-logits"])
+    if o.loss == "chunked":
+        chunk = 1 << max(0, math.ceil(tokens / math.ceil(m.vocab_size / h)) - 1).bit_length()
+        loss_tokens = min(tokens, chunk)
+    else:
+        loss_tokens = tokens
+    logits = loss_tokens * m.vocab_size * per_logit
+    total = int(stored + transient + logits)
+    if not explaining():  # the fit solvers: the bytes alone
+        return Activations(total, saved=int(stored))
+
+    # the formula of the same sums, and what is not arithmetic
+    f_seq2 = q(batch, "sequences") * q(heads, "heads") * q(ctx, "tokens") * q(ctx, "tokens")
     f_tok = q(per_tok, "B per token per layer")
     if tp > 1:
         f_tok = f_tok / q(tp, "TP") if split_all else (
@@ -252,21 +316,10 @@ def training_activations(setup: Setup) -> Activations:
         return term / q(tp, "TP") if tp > 1 else term
 
     comments = []
-    # stored: what every layer keeps for backward, as Korthikanti et al.'s Table 2 counts it;
-    # transient: what the one layer that backward is working on adds
-    kept, kept_label = layers, "layers"
-    if o.activation_offloading and layers > K.OFFLOAD_GPU_LAYERS:
-        # what the layers save waits in host RAM; the GPU holds the layers being sent and brought back
-        kept, kept_label = K.OFFLOAD_GPU_LAYERS, "layers on the GPU"
+    if offloaded:
         comments.append(f"activation offloading: the other {layers - kept} layers' saved tensors wait in host RAM "
                         "(torchtune's OffloadActivations)")
     if setup.gradient_checkpointing:
-        # full recomputation stores each layer's input, 2 B x h per token (Table 2's "sbh(2)"),
-        # and rebuilds one layer's activations at a time
-        # QLoRA with the fp32 upcast: the embeddings' fp32 output makes the residual stream fp32
-        input_b = 4 if setup.kbit_fp32 else setup.act_bytes
-        stored = kept * tokens * h * input_b / (tp if split_all else 1)
-        transient = tokens * layer_tok + seq2 * K.EAGER_TRAIN_SCORE_BYTES / tp
         f_stored = q(kept, kept_label) * q(tokens, "tokens") * q(h, "hidden") * q(input_b, "B")
         if split_all:
             f_stored = on_one(f_stored)
@@ -275,8 +328,6 @@ def training_activations(setup: Setup) -> Activations:
             f = f + on_one(f_seq2 * q(K.EAGER_TRAIN_SCORE_BYTES, "B scores"))
         comments.append("checkpointing keeps each layer's input and recomputes one layer at a time")
     else:
-        stored = kept * (tokens * layer_tok + seq2 * K.EAGER_SAVED_SCORE_BYTES / tp)
-        transient = seq2 * (K.EAGER_TRAIN_SCORE_BYTES - K.EAGER_SAVED_SCORE_BYTES) / tp
         f_layer = q(tokens, "tokens") * f_tok
         if not flash:
             f_layer = f_layer + on_one(f_seq2 * q(K.EAGER_SAVED_SCORE_BYTES, "B saved scores"))
@@ -286,20 +337,14 @@ def training_activations(setup: Setup) -> Activations:
         comments.append("what every layer saves for backward")
     if tp > 1 and not split_all:
         comments.append("norm and block inputs are kept whole on every GPU without sequence parallelism")
-    per_logit = K.LOSS_LOGIT_BYTES[o.loss]
-    if setup.kbit_fp32 and o.loss != "chunked":  # an fp32 lm_head gives fp32 logits, whatever the loss does
-        per_logit = max(per_logit, K.LOSS_LOGIT_BYTES["fp32-logits"])
+    if fp32_logits:
         comments.append("the fp32 lm_head of prepare_model_for_kbit_training makes the logits fp32")
     if o.loss == "chunked":
-        chunk = 1 << max(0, math.ceil(tokens / math.ceil(m.vocab_size / h)) - 1).bit_length()
-        loss_tokens = min(tokens, chunk)
         comments.append("fused cross-entropy works on one chunk of tokens at a time")
     else:
-        loss_tokens = tokens
         comments.append(f"loss {o.loss}: logits, log-probs and their gradient")
-    logits = loss_tokens * m.vocab_size * per_logit
     f = f + q(loss_tokens, "loss tokens") * q(m.vocab_size, "vocab") * q(per_logit, "B")
-    return Activations(int(stored + transient + logits), explain(f, *comments), saved=int(stored))
+    return Activations(total, explain(f, *comments), saved=int(stored))
 
 
 def training_states(setup: Setup) -> States:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import components as C
 from . import constants as K
@@ -17,7 +18,7 @@ from .estimate import Estimate
 from .formula import silent
 from .gpuspec import GPUSpec
 from .methods import METHODS, estimate
-from .precise import precise_bytes
+from .precise import Fixed, precise_bytes
 from .presets import gpu as gpu_preset
 from .runtimes import runtime
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
@@ -78,13 +79,17 @@ class _KeyMemo:
     spreads: dict[int, int] = field(default_factory=dict)  # per-GPU need on n GPUs (TP or layer split)
     setup: Setup | None = None  # the scenario on the key's first card that needed one, defaults resolved
     weights: C.Weights | None = None  # the solvers' weights: context and batch do not change them
+    # and the other parts that read neither: the KV layout, training's states, and the inference
+    # activations where the runtime's do not follow the workload (vLLM's profile run: they depend on
+    # the card's batch defaults, which is why vLLM's key is its tier)
+    fixed: Fixed | None = None
     decode_bytes: float | None = None  # read per decoded token with the estimate's KV cache (None: training)
 
 
-@dataclass(frozen=True)
-class _Limits:
+class _Limits(NamedTuple):
     """What the usable bytes decide on a card of one GPU key: the same for every card of that key
-    and size (the 55 presets have 39 sizes), so the solvers run once per size."""
+    and size (the 55 presets have 39 sizes), so the solvers run once per size. (A named tuple: made
+    in a third of a frozen dataclass's time.)"""
 
     gpus_needed: int | None
     max_context: int
@@ -98,9 +103,9 @@ class _Needs:
 
     The solvers ask for dozens of values per grid (inside ``silent()``: bytes only), so each is
     estimated at most once per key, on the card's setup ``varied`` to that value (no scenario is copied or
-    resolved again), and for ``precise`` with the weights computed once per key: they read neither
-    context nor batch (``tests/test_fit_cache.py`` checks the result equals a full estimate of the
-    changed scenario).
+    resolved again), and for ``precise`` with the parts that read neither context nor batch computed
+    once per key: the weights, training's states, vLLM's activations (``tests/test_fit_cache.py``
+    checks each reads neither, and that the result equals a full estimate of the changed scenario).
     """
 
     def __init__(self, scenario: Scenario, method: str, gpu: GPUSpec, memo: _KeyMemo, kv_block: int) -> None:
@@ -133,17 +138,19 @@ class _Needs:
         """The per-GPU need of a varied setup; for ``precise``, with the weights of the key's first one."""
         if self.method != "precise":
             return METHODS[self.method](setup).per_gpu_bytes
-        if self._key.weights is None:
-            self._key.weights = C.weights(setup)
-        return precise_bytes(setup, self._key.weights)
+        key = self._key
+        if key.weights is None or key.fixed is None:
+            key.weights, key.fixed = C.weights(setup), _fixed(setup)
+        return precise_bytes(setup, key.weights, key.fixed)
 
     def need(self, section: str, field: str, value: int) -> int:
         key = (section, field, value)
-        if key not in self._memo:
+        bytes_ = self._memo.get(key)  # most calls are hits: one look-up
+        if bytes_ is None:
             if section != "workload":
                 raise ValueError(f"the solvers vary the workload, not {section}")
-            self._memo[key] = self._bytes(self._varied(field, value))
-        return self._memo[key]
+            bytes_ = self._memo[key] = self._bytes(self._varied(field, value))
+        return bytes_
 
     def largest(self, section: str, field: str, limit: int, hi: int, lo_hint: int = 1, step: int = 1) -> int:
         """Largest value in [1, hi] whose need fits ``limit`` (0 if even 1 does not).
@@ -176,18 +183,20 @@ class _Needs:
     def _largest(self, section: str, field: str, limit: int, hi: int, lo_hint: int, scale: int) -> int:
         need = lambda v: self.need(section, field, v * scale)  # noqa: E731
         lo = max(1, min(lo_hint, hi))
-        if need(lo) > limit:
+        need_lo = need(lo)
+        if need_lo > limit:
             if lo == 1:
                 return 0
-            lo = 1
-            if need(1) > limit:
+            lo, need_lo = 1, need(1)
+            if need_lo > limit:
                 return 0
-        if need(hi) <= limit:
+        need_hi = need(hi)
+        if need_hi <= limit:
             return hi
         top = hi  # invariant: need(lo) <= limit < need(top)
         f_lo: float
         f_top: float
-        f_lo, f_top = need(lo) - limit, need(top) - limit  # f_lo <= 0 < f_top
+        f_lo, f_top = need_lo - limit, need_hi - limit  # f_lo <= 0 < f_top
         side = 0
         while top - lo > 1:
             # Illinois regula falsi: interpolate; when one end stays put twice, halve its weight so
@@ -210,6 +219,16 @@ class _Needs:
                     f_lo /= 2
                 side = 1
         return lo
+
+
+def _fixed(setup: Setup) -> Fixed:
+    """The parts of the precise estimate the solvers make once per GPU key: they read neither context
+    nor batch (tests/test_fit_cache.py checks each)."""
+    if setup.training:
+        return Fixed(states=C.training_states(setup))
+    rt = setup.runtime
+    return Fixed(kv=C.kv_layout(setup),
+                 activations=None if rt.activations_follow_workload else rt.inference_activations(setup))
 
 
 def usable_for(scenario: Scenario, gpu: GPUSpec) -> int:
@@ -256,7 +275,12 @@ class _Grid:
 
     def _add_key(self, key: Hashable, est: Estimate) -> _KeyMemo:
         memo = self.keys[key] = _KeyMemo(est, decode_bytes=decode_read_bytes(self.s, est))
-        memo.spreads[getattr(self.s.optimizations, self.spread)] = est.per_gpu_bytes
+        need = est.per_gpu_bytes
+        memo.spreads[getattr(self.s.optimizations, self.spread)] = need
+        # the solvers' need at the scenario's own context and batch is this estimate's: one fewer to make
+        w = self.s.workload
+        memo.needs[("workload", "context_length", w.context_length)] = need
+        memo.needs[("workload", "batch_size", w.batch_size)] = need
         return memo
 
     def key_memo(self, key: Hashable, gpu: GPUSpec) -> _KeyMemo:
@@ -265,10 +289,14 @@ class _Grid:
         return memo if memo is not None else self._add_key(key, estimate(self.s, self.method, gpu))
 
     def _on_gpus(self, n: int, gpu: GPUSpec, memo: _KeyMemo) -> int:
-        """The per-GPU need spread over ``n`` GPUs."""
+        """The per-GPU need spread over ``n`` GPUs (its weights change with ``n``: computed here)."""
         if n not in memo.spreads:
             o = self.s.optimizations.model_copy(update={self.spread: n})
-            memo.spreads[n] = estimate(self.s.model_copy(update={"optimizations": o}), self.method, gpu).per_gpu_bytes
+            setup = Setup(self.s.model_copy(update={"optimizations": o}), gpu)
+            if self.method == "precise":  # no Estimate, no warnings: the bytes alone
+                memo.spreads[n] = precise_bytes(setup, C.weights(setup))
+            else:
+                memo.spreads[n] = METHODS[self.method](setup).per_gpu_bytes
         return memo.spreads[n]
 
     def limits(self, gpu: GPUSpec, usable: int, memo: _KeyMemo, hints: tuple[int, int]) -> _Limits:
@@ -284,6 +312,24 @@ class _Grid:
         if self.rt.preallocates:
             kv_tokens = self.rt.kv_capacity_tokens(needs.setup(), memo.estimate.per_gpu, memo.estimate.kv_bytes_per_token)
         return _Limits(needed, max_ctx, max_batch, kv_tokens)
+
+    def rows(self, gpus: Sequence[GPUSpec]) -> list[GPUFit]:
+        """Each card's row, in the order given; the memos stay on this grid (tests/test_fit_cache.py
+        checks every memoised need against a plain estimate)."""
+        usable = {g.id: self.rt.usable_bytes(self.s, g) for g in gpus}
+        limits: dict[tuple[Hashable, int], _Limits] = {}
+        fits: dict[str, GPUFit] = {}
+        hints = (1, 1)
+        # smallest card first: each answer is a lower bound for the next, larger card
+        for gpu in sorted(gpus, key=lambda g: usable[g.id]):
+            key = self.rt.gpu_key(gpu)
+            memo = self.key_memo(key, gpu)
+            size = (key, usable[gpu.id])
+            if size not in limits:
+                limits[size] = self.limits(gpu, size[1], memo, hints)
+            fits[gpu.id] = self.card(gpu, size[1], memo, limits[size])
+            hints = (max(1, limits[size].max_context), max(1, limits[size].max_batch))
+        return [fits[g.id] for g in gpus]
 
     def card(self, gpu: GPUSpec, usable: int, memo: _KeyMemo, limits: _Limits) -> GPUFit:
         """One card's row: its size's limits, and what is its own (speed, price)."""
@@ -318,18 +364,4 @@ def fit_grid(scenario: Scenario, method: str = "precise", gpu_ids: tuple[str, ..
     Cards of one GPU key and one usable size get the same limits, so the solvers run once per size."""
     if gpus is None:
         gpus = [gpu_preset(g) for g in (gpu_ids if gpu_ids is not None else scenario.hardware.gpus)]
-    grid = _Grid(scenario, method, gpus[0] if gpus else None, est)
-    usable = {g.id: grid.rt.usable_bytes(scenario, g) for g in gpus}
-    limits: dict[tuple[Hashable, int], _Limits] = {}
-    fits: dict[str, GPUFit] = {}
-    hints = (1, 1)
-    # smallest card first: each answer is a lower bound for the next, larger card
-    for gpu in sorted(gpus, key=lambda g: usable[g.id]):
-        key = grid.rt.gpu_key(gpu)
-        memo = grid.key_memo(key, gpu)
-        size = (key, usable[gpu.id])
-        if size not in limits:
-            limits[size] = grid.limits(gpu, size[1], memo, hints)
-        fits[gpu.id] = grid.card(gpu, size[1], memo, limits[size])
-        hints = (max(1, limits[size].max_context), max(1, limits[size].max_batch))
-    return [fits[g.id] for g in gpus]
+    return _Grid(scenario, method, gpus[0] if gpus else None, est).rows(gpus)

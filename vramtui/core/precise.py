@@ -13,6 +13,7 @@ from .estimate import COMPONENTS, Estimate
 from .formula import Term, explain, size
 from .model import ModelSpec
 from .rules import warnings
+from .runtimes import Part
 from .setup import Setup
 
 
@@ -46,18 +47,31 @@ class _Assembled:
     trainable: int = 0
 
 
-def _assemble(setup: Setup, w: C.Weights) -> _Assembled:
+@dataclass(frozen=True)
+class Fixed:
+    """Parts of an estimate that read neither context nor batch, for a caller that varies only those
+    and makes them once (the fit solvers, per GPU key); None: made by each estimate."""
+
+    kv: C.KVLayout | None = None  # the KV cache's layout (not its size)
+    activations: Part | None = None  # inference, where the runtime's do not follow the workload (vLLM)
+    states: C.States | None = None  # training's gradients and optimizer states
+
+
+_NONE_FIXED = Fixed()
+
+
+def _assemble(setup: Setup, w: C.Weights, fixed: Fixed = _NONE_FIXED) -> _Assembled:
     per = dict.fromkeys(COMPONENTS, 0)
     why: dict[str, str] = {}
     notes: list[str] = []
-    kv = C.kv_cache(setup)
+    kv = C.kv_cache(setup, fixed.kv)
     per["weights"], per["kv_cache"] = w.bytes, kv.bytes
     why["weights"], why["kv_cache"] = w.why, kv.why
     notes += w.notes
     out = _Assembled(per, why, notes, w, kv, model_states=w.shard)
     if setup.training:
         act = C.training_activations(setup)
-        st = C.training_states(setup)
+        st = fixed.states if fixed.states is not None else C.training_states(setup)
         peak, peak_how, moment = C.training_peak(act, st, setup.o.optimizer_in_backward and setup.zero == 0)
         per.update(peak)
         per["adapters"] = st.adapters
@@ -69,7 +83,7 @@ def _assemble(setup: Setup, w: C.Weights) -> _Assembled:
         out.model_states += st.gradients + st.states + st.adapters
         out.saved, out.trainable = act.saved, st.trainable
     else:
-        act_part = setup.runtime.inference_activations(setup)
+        act_part = fixed.activations if fixed.activations is not None else setup.runtime.inference_activations(setup)
         per["activations"], why["activations"] = act_part.bytes, act_part.why
         notes += act_part.notes
         draft = setup.s.model.draft_spec
@@ -104,9 +118,9 @@ def precise_estimate(setup: Setup) -> Estimate:
     )
 
 
-def precise_bytes(setup: Setup, weights: C.Weights) -> int:
+def precise_bytes(setup: Setup, weights: C.Weights, fixed: Fixed = _NONE_FIXED) -> int:
     """The busiest GPU's total alone, as ``precise_estimate(setup).per_gpu_bytes``, for the fit solvers,
     which ask dozens of times per grid: no Estimate and no warnings are made, and ``weights`` is the
     weights' part the caller computed once for this model, format, runtime and parallelism (context
-    and batch, all the solvers vary, do not change it)."""
-    return sum(_assemble(setup, weights).per.values())
+    and batch, all the solvers vary, do not change it); likewise the ``fixed`` parts."""
+    return sum(_assemble(setup, weights, fixed).per.values())

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..formats import KVFormat, WeightFormat
-from ..formula import Term, explain, mib, percent, size
+from ..formula import SILENT, Term, explain, explaining, mib, percent, size
 from ..plan import Flag, Host, Plan, PlanError
 from ..units import MiB
 
@@ -73,6 +73,10 @@ class Runtime:
     # bytes per element of a hybrid model's recurrent state (linear attention / Mamba layers): the model's
     # dtype in transformers, vLLM (--mamba-ssm-cache-dtype auto) and SGLang; llama.cpp keeps f32 (llamacpp.py)
     recurrent_state_bytes: ClassVar[float] = 2.0
+    # inference activations grow with the workload's context and batch; False where the runtime sizes
+    # them by its own batch (vLLM's profile run): the fit solvers then compute them once per GPU key
+    # (tests/test_fit_cache.py checks they read neither)
+    activations_follow_workload: ClassVar[bool] = True
     context_mib: ClassVar[int] = 500
     slack: ClassVar[tuple[float, float]] = (0.0, 0.10)  # (inference, training) share of allocated bytes
 
@@ -172,12 +176,15 @@ class Runtime:
         allocated = sum(per.values())
         slack = self.slack[1 if setup.training else 0]
         nccl = setup.nccl_mib
+        bytes_ = (self.context_mib + nccl) * MiB + int(allocated * slack)
+        if not explaining():  # the fit solvers: the bytes alone
+            return bytes_, SILENT
         f = mib(self.context_mib, "CUDA context and runtime")
         if nccl:
             f = f + mib(nccl, "NCCL")
         if slack:
             f = f + percent(slack, "allocator slack") * size(allocated, "allocated")
-        return (self.context_mib + nccl) * MiB + int(allocated * slack), f
+        return bytes_, f
 
     def usable_bytes(self, s: Scenario, gpu: GPUSpec) -> int:
         """What the scenario may occupy on this card."""

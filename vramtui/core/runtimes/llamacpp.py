@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
 from ..formats import KVFormat, WeightFormat, token_embedding_bytes
-from ..formula import explain, q, tmax
+from ..formula import explain, explaining, q, tmax
 from ..plan import Flag, Host, Plan
 from ..units import GiB
 from .base import Finding, Part, Runtime, setting
@@ -120,6 +120,8 @@ class LlamaCpp(Runtime):
         logits = ub * (m.vocab_size + h) * 4
         flash = setup.flash_attention
         attn = 0 if flash else (ub * n_ctx * m.num_attention_heads * 4 + ub * n_ctx * 4 + ub * K.LLAMACPP_NOFA_HIDDEN * h * 4)
+        if not explaining():  # the fit solvers: the bytes alone
+            return Part(max(logits, attn))
         f_logits = q(ub, ub_name) * (q(m.vocab_size, "vocab") + q(h, "hidden")) * q(4, "B logits")
         parts = [f_logits]
         if not flash:

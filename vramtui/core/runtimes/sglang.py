@@ -14,7 +14,7 @@ import math
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..formula import explain, mib, q, size, tmax
+from ..formula import explain, explaining, mib, q, size, tmax
 from ..plan import Flag
 from ..units import MiB
 from .base import Part, Runtime
@@ -93,6 +93,8 @@ class SGLang(Runtime):
         width = 2 * h + max(2 * qd + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2
         layer = math.ceil(tokens * 2 * width / setup.tp)
         logits = setup.batch * m.vocab_size * 4  # prefill computes logits of each request's last token
+        if not explaining():  # the fit solvers: the bytes alone
+            return Part(layer + logits)
         f_layer = q(tokens, "prefill tokens") * q(2, "B") * q(width, "activation width")
         if setup.tp > 1:
             f_layer = f_layer / q(setup.tp, "TP")

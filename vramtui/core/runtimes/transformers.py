@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
 from ..formats import WEIGHT_FORMATS, KVFormat, WeightFormat, weight_format
-from ..formula import explain, q, size, tmax
+from ..formula import explain, explaining, q, size, tmax
 from ..plan import Flag
 from .base import ALL_MODES, Finding, Part, Runtime, setting
 
@@ -118,6 +118,10 @@ class Transformers(Runtime):
         flash = setup.flash_attention
         scores = 0 if flash else batch * m.num_attention_heads * ctx * ctx * K.EAGER_SCORE_BYTES
         logits = batch * m.vocab_size * 4
+        prefill = math.ceil((layer + scores) / setup.tp)
+        previous = self._previous_cache(setup) if setup.o.legacy_cache else 0
+        if not explaining():  # the fit solvers: the bytes alone
+            return Part(max(prefill, previous) + logits)
         f = q(tokens, "tokens") * q(2 * h, "hidden in and out") * q(a, "B") + tmax(
             size(attn, "q/k/v"), size(mlp, "MLP intermediates"))
         if not flash:
@@ -125,11 +129,9 @@ class Transformers(Runtime):
                 ctx, "tokens") * q(K.EAGER_SCORE_BYTES, "B eager scores")
         if setup.tp > 1:
             f = f / q(setup.tp, "TP")
-        prefill = math.ceil((layer + scores) / setup.tp)
         what = ("one layer's prefill peak: its input and output, the larger of attention's and the MLP's "
                 "intermediates" + ("" if flash else ", eager attention's scores"))
         if setup.o.legacy_cache:
-            previous = self._previous_cache(setup)
             f = tmax(f, size(previous, "previous step's cache"))
             prefill = max(prefill, previous)
             what += ("; transformers < 4.42: the last decode step holds the tuple cache it was given (one token "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
 from ..formats import weight_format
-from ..formula import explain, mib, q, tmax
+from ..formula import explain, explaining, mib, q, tmax
 from ..plan import Flag, hf_repo
 from ..units import GiB, MiB
 from .base import Part, Runtime
@@ -96,6 +96,7 @@ class VLLM(Runtime):
     # counts the graphs by capture size (graph_mib); this figure is what validation's "reserved" reads.
     context_mib = CONTEXT_MIB + 768
     slack = (0.0, 0.0)  # vLLM allocates its KV cache and buffers once
+    activations_follow_workload = False  # the profile run's batch is the engine's (batch_defaults), per GPU
 
     def warnings(self, setup: Setup) -> list[str]:
         if weight_format(setup.w.weights).kind == "gguf":
@@ -143,6 +144,8 @@ class VLLM(Runtime):
 
     def overhead(self, setup: Setup, per: Mapping[str, int]) -> Part:
         pieces, full, graphs = self.cuda_graphs(setup)
+        if not explaining():  # the fit solvers: the bytes alone
+            return Part((CONTEXT_MIB + setup.nccl_mib + graphs) * MiB)
         f = mib(CONTEXT_MIB, "CUDA context and non-torch")
         if setup.nccl_mib:
             f = f + mib(setup.nccl_mib, "NCCL")
@@ -163,6 +166,8 @@ class VLLM(Runtime):
         sampler = int(min(tokens, seqs) * m.vocab_size * K.VLLM_SAMPLER_BYTES_PER_LOGIT)
         width = 2 * h + max(2 * qd + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2
         layer = math.ceil(tokens * 2 * width / setup.tp)
+        if not explaining():  # the fit solvers: the bytes alone
+            return Part(max(layer, sampler))
         f_layer = q(tokens, "batched tokens") * q(2, "B") * q(width, "activation width")
         if setup.tp > 1:
             f_layer = f_layer / q(setup.tp, "TP")
