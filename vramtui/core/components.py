@@ -107,10 +107,11 @@ def weights(setup: Setup) -> Weights:
         if fmt.id != w.weights:
             comments.append(f"{setup.runtime.label} loads {w.weights} as {fmt.id}")
         extra = extra_weight_bytes(m, fmt)
-        if extra and not setup.runtime.loads_extra_modules(setup.s)[0]:
+        loads_extra, why_not = setup.runtime.loads_extra_modules(setup.s)
+        if extra and not loads_extra:
             total -= extra
-            f = f - size(extra, m.extra_parameters_note.split(" (")[0] or "extra modules")
-            comments.append(setup.runtime.loads_extra_modules(setup.s)[1])
+            f = f - size(extra, "modules outside the language model")
+            comments.append(why_not)
             extra = 0
         if not setup.training:
             host, host_why = setup.runtime.host_weight_bytes(setup, fmt)
