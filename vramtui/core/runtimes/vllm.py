@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
@@ -81,6 +82,13 @@ def graph_mib(pieces: int, full: int) -> int:
     return GRAPH_FIRST_MIB + GRAPH_PER_MIB * (max(pieces - 1, 0) + max(full - 1, 0))
 
 
+@lru_cache(maxsize=16)  # one per (batch tier, capture cap): every estimate of a fit grid asks
+def _graphs(tier: int | None, cap: int) -> tuple[int, int, int]:
+    tokens, seqs = SERVE_SMALL if tier is None else SERVE_TIERS[tier][2:]
+    pieces, full = graph_counts(seqs, tokens, cap)
+    return pieces, full, graph_mib(pieces, full)
+
+
 class VLLM(Runtime):
     id = "vllm"
     label = "vLLM"
@@ -138,9 +146,7 @@ class VLLM(Runtime):
 
     def cuda_graphs(self, setup: Setup) -> tuple[int, int, int]:
         """(PIECEWISE graphs, FULL graphs, MiB) with the defaults on this GPU."""
-        tokens, seqs, _ = self.batch_defaults(setup.gpu)
-        pieces, full = graph_counts(seqs, tokens, self._graph_cap(setup.gpu))
-        return pieces, full, graph_mib(pieces, full)
+        return _graphs(self._tier(setup.gpu), self._graph_cap(setup.gpu))
 
     def overhead(self, setup: Setup, per: Mapping[str, int]) -> Part:
         pieces, full, graphs = self.cuda_graphs(setup)
