@@ -82,9 +82,14 @@ def graph_mib(pieces: int, full: int) -> int:
     return GRAPH_FIRST_MIB + GRAPH_PER_MIB * (max(pieces - 1, 0) + max(full - 1, 0))
 
 
+def _tier_limits(tier: int | None) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) of a batch-default tier (None: the small cards')."""
+    return SERVE_SMALL if tier is None else (SERVE_TIERS[tier][2], SERVE_TIERS[tier][3])
+
+
 @lru_cache(maxsize=16)  # one per (batch tier, capture cap): every estimate of a fit grid asks
 def _graphs(tier: int | None, cap: int) -> tuple[int, int, int]:
-    tokens, seqs = SERVE_SMALL if tier is None else SERVE_TIERS[tier][2:]
+    tokens, seqs = _tier_limits(tier)
     pieces, full = graph_counts(seqs, tokens, cap)
     return pieces, full, graph_mib(pieces, full)
 
@@ -99,10 +104,8 @@ class VLLM(Runtime):
     kv_formats = ("fp32", "fp16", "bf16", "fp8")
     kv_reason = "--kv-cache-dtype is auto (the model's dtype) or fp8; q8_0/q4_0 are llama.cpp's"
     preallocates = True
-    # CUDA context ~0.5 GiB plus CUDA graphs of 0.5-1.6 GiB with the default capture sizes, from public
-    # vLLM start-up logs ("Graph capturing finished in N secs, took X GiB"); 512 + 768 MiB. overhead()
-    # counts the graphs by capture size (graph_mib); this figure is what validation's "reserved" reads.
-    context_mib = CONTEXT_MIB + 768
+    # the CUDA context; overhead() adds the CUDA graphs, counted by capture size (graph_mib)
+    context_mib = CONTEXT_MIB
     slack = (0.0, 0.0)  # vLLM allocates its KV cache and buffers once
     activations_follow_workload = False  # the profile run's batch is the engine's (batch_defaults), per GPU
 
@@ -118,12 +121,12 @@ class VLLM(Runtime):
 
     def batch_defaults(self, gpu: GPUSpec) -> tuple[int, int, str]:
         tier = self._tier(gpu)
+        tokens, seqs = _tier_limits(tier)
         if tier is None:
-            tokens, seqs = SERVE_SMALL
             rule = "< 70 GiB or an A100"
         else:
-            _, not_a100, tokens, seqs = SERVE_TIERS[tier]
-            rule = f"≥ {SERVE_TIERS[tier][0] // GiB} GiB" + (", not an A100" if not_a100 else "")
+            memory, not_a100, _, _ = SERVE_TIERS[tier]
+            rule = f"≥ {memory // GiB} GiB" + (", not an A100" if not_a100 else "")
         why = f"`vllm serve` defaults on {gpu.name} ({rule}): max_num_batched_tokens {tokens:,}, max_num_seqs {seqs:,}"
         return tokens, seqs, why
 
@@ -149,15 +152,13 @@ class VLLM(Runtime):
         return _graphs(self._tier(setup.gpu), self._graph_cap(setup.gpu))
 
     def overhead(self, setup: Setup, per: Mapping[str, int]) -> Part:
+        base, f = self.base_overhead(setup, per)  # CUDA context and NCCL (vLLM has no allocator slack)
         pieces, full, graphs = self.cuda_graphs(setup)
         if not explaining():  # the fit solvers: the bytes alone
-            return Part((CONTEXT_MIB + setup.nccl_mib + graphs) * MiB)
-        f = mib(CONTEXT_MIB, "CUDA context and non-torch")
-        if setup.nccl_mib:
-            f = f + mib(setup.nccl_mib, "NCCL")
+            return Part(base + graphs * MiB)
         f = f + mib(GRAPH_FIRST_MIB, "first graph") + q(pieces - 1 + full - 1, "more graphs") * mib(
             GRAPH_PER_MIB, "each")
-        return Part((CONTEXT_MIB + setup.nccl_mib + graphs) * MiB, explain(
+        return Part(base + graphs * MiB, explain(
             f, f"CUDA graphs: {pieces} PIECEWISE + {full} FULL with vLLM's default capture sizes, inside the "
                "KV budget as vLLM ≥ 0.20 profiles them (before 0.20 they were captured after the KV cache)"))
 
