@@ -9,8 +9,7 @@ baseline measured the same way on the same machine in the same run; nothing here
   against 1,000 of one scenario through the same calls (``python bench/run.py grid`` runs this section
   alone; with ``PYTHONPATH=<another checkout>`` it measures that checkout's core)
 - CLI: ``vramtui estimate --json``, ``models`` and ``fit`` as whole processes, each against a bare
-  ``python -c pass`` started the same way (and, for reference, a process that defines and validates
-  a one-field pydantic model: the floor of any command that validates input with pydantic);
+  ``python -c pass`` started the same way (``python bench/run.py cli`` runs this section alone);
   ``BENCH_BEFORE=DIR`` runs them from an older checkout too, interleaved
 - memory: peak RSS after start-up and after visiting every screen
 """
@@ -183,9 +182,6 @@ def bench_scale() -> dict:
             "sweep_ratio": median_ms(varied) / median_ms(same)}
 
 
-PYDANTIC_FLOOR = "from pydantic import BaseModel\nclass A(BaseModel):\n    x: int\nA(x=1)"
-
-
 def cli_commands() -> dict[str, list[str]]:
     from vramtui.core import presets
 
@@ -199,7 +195,7 @@ def cli_commands() -> dict[str, list[str]]:
 
 
 def bench_cli() -> dict:
-    """Whole processes, interleaved: the bare interpreter, each command, and the pydantic floor. Byte-code
+    """Whole processes, interleaved: the bare interpreter and each command. Byte-code
     caching is on (an installed wheel has its .pyc files; PYTHONDONTWRITEBYTECODE would make every
     run compile vramtui from source), and each command runs once before timing. With BENCH_BEFORE=DIR
     each command also runs from that checkout (``python -m`` imports the package from the working
@@ -212,7 +208,6 @@ def bench_cli() -> dict:
         if before:
             runs[f"{label} [{Path(before).name}]"] = (args, Path(before))
         runs[label] = (args, ROOT)
-    runs["pydantic floor: define and validate a one-field model"] = (["-c", PYDANTIC_FLOOR], ROOT)
     for args, cwd in runs.values():
         subprocess.run([sys.executable, *args], check=True, capture_output=True, cwd=cwd, env=env)
     samples: dict[str, list[float]] = {k: [] for k in runs}
@@ -239,11 +234,20 @@ def print_grids() -> None:
           f"{sc['scenarios']:,} of one scenario: ratio {sc['sweep_ratio']:.2f}x")
 
 
+def print_cli() -> None:
+    for label, (ms, ratio) in bench_cli().items():
+        target = " (target <= 6x)" if label.startswith("`") else ""
+        print(f"process {label}: {ms:.0f} ms, {ratio:.1f}x python -c pass{target}")
+
+
 def main() -> None:
     print(f"# vramtui benchmarks — {platform.node()} · {platform.processor() or platform.machine()} · "
           f"{os.cpu_count()} CPUs · Python {platform.python_version()} · runs {RUNS}\n")
     if sys.argv[1:] == ["grid"]:  # the estimator's section alone (fit grids, the 500-GPU grid, the sweep)
         print_grids()
+        return
+    if sys.argv[1:] == ["cli"]:  # the commands as processes alone (with BENCH_BEFORE: against another checkout)
+        print_cli()
         return
     s = bench_startup()
     print(f"start-up to first frame: vramtui {s['vramtui_ms']:.0f} ms, minimal Textual app {s['minimal_ms']:.0f} ms, "
@@ -261,10 +265,7 @@ def main() -> None:
     print(f"keystroke to screen ({k['rows']}-GPU grid): {k['keystroke_ms']:.1f} ms, bare repaint {k['repaint_ms']:.1f} ms, "
           f"ratio {k['ratio']:.2f}x (target <= 2x)")
     print_grids()
-    c = bench_cli()
-    for label, (ms, ratio) in c.items():
-        target = " (target <= 6x)" if label.startswith("`") else ""
-        print(f"process {label}: {ms:.0f} ms, {ratio:.1f}x python -c pass{target}")
+    print_cli()
     m = bench_memory()
     print(f"peak RSS: after start-up {m['after_start_mib']:.0f} MiB, after every screen {m['after_all_screens_mib']:.0f} MiB "
           f"(minimal Textual app {m['minimal_mib']:.0f} MiB)")

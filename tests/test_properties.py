@@ -7,13 +7,13 @@ per-GPU memory than stage k-1.
 
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from vramtui.core import presets
 from vramtui.core.estimate import COMPONENTS
 from vramtui.core.formats import WEIGHT_FORMATS, weight_bytes, weight_format
 from vramtui.core.methods import estimate
 from vramtui.core.model import ModelSpec
+from vramtui.core.record import ValidationError
 from vramtui.core.runtimes import RUNTIMES
 
 from .builders import make

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .core.scenario import Scenario
 
 # Each command imports the part of the core it uses when it runs, and its flags are added only when
-# that command is parsed: `vramtui models` reads the preset index without pydantic or the estimator,
+# that command is parsed: `vramtui models` reads the preset index without the records or the estimator,
 # and nothing here imports Textual, the Hub client, the GGUF reader or NVML unless a command needs it.
 
 COMMANDS = ("estimate", "fit", "plan", "models", "gpus", "import-config", "validate", "measure")
@@ -657,7 +657,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def _validation_error() -> type[Exception]:
-    from pydantic import ValidationError
+    from .core.record import ValidationError
 
     return ValidationError
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ValidationError
-
 from .formats import KV_FORMATS, WEIGHT_FORMATS
+from .record import Record, ValidationError
 
 
-def allowed_keys(cls: type[BaseModel]) -> str:
+def allowed_keys(cls: type[Record]) -> str:
     return ", ".join(f.alias or n for n, f in cls.model_fields.items())
 
 
-def describe(exc: ValidationError, prefix: str = "", cls: type[BaseModel] | None = None) -> str:
+def describe(exc: ValidationError, prefix: str = "", cls: type[Record] | None = None) -> str:
     """``workload.batch_size: Input should be greater than or equal to 1 (got 0)`` from the first error."""
     err = exc.errors()[0]
     loc = [str(p) for p in err["loc"]]

@@ -4,11 +4,8 @@ the screens both read, so a field greyed out on screen is the flag the CLI warns
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
 
-import annotated_types
-from pydantic import BaseModel
-
+from .record import Record
 from .runtimes import runtime
 from .scenario import Optimizations, Scenario, Workload
 
@@ -66,12 +63,6 @@ def why_off(s: Scenario, field: str) -> str | None:
 
 def bounds(field: str) -> tuple[int | float | None, int | float | None]:
     """(lowest, highest) a numeric workload/optimization field allows, from the scenario's own schema."""
-    model: type[BaseModel] = Workload if field in Workload.model_fields else Optimizations
-    lo: int | float | None = None
-    hi: int | float | None = None
-    for m in model.model_fields[field].metadata:
-        if isinstance(m, (annotated_types.Ge, annotated_types.Gt)):
-            lo = cast(int | float, m.ge if isinstance(m, annotated_types.Ge) else m.gt)
-        if isinstance(m, annotated_types.Le):
-            hi = cast(int | float, m.le)
-    return lo, hi
+    model: type[Record] = Workload if field in Workload.model_fields else Optimizations
+    info = model.model_fields[field]
+    return (info.ge if info.ge is not None else info.gt), info.le

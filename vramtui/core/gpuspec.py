@@ -1,18 +1,17 @@
 """A GPU preset's fields: what the grid, the plans and the speed estimates read about a card.
 
-Its own module so that ``presets`` can list and look up presets without importing pydantic.
+Its own module so that ``presets`` can list and look up presets without building the record class.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from .record import ConfigDict, Field, Record
 from .units import MiB
 
 
-class GPUSpec(BaseModel):
+class GPUSpec(Record):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")

@@ -12,10 +12,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from .errors import describe
 from .model import ModelSpec
+from .record import ValidationError
 
 SUPPORTED = (
     "llama", "mistral", "mixtral", "qwen", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2",

@@ -8,25 +8,20 @@ previous version as ``NAME.toml.bak``; a failed save leaves the old file as it w
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomli_w
-from pydantic import BaseModel, ValidationError
 
 from . import presets
 from .errors import describe
 from .formats import FormatError
 from .hfconfig import ConfigImportError, load_config
 from .model import ModelSpec
+from .record import Record, ValidationError
 from .runtimes import default_runtime_for
 from .scenario import Hardware, ModelChoice, Optimizations, Scenario, Workload
 
 MAX_SCENARIO_BYTES = 1 << 20  # a scenario is a few hundred bytes; anything past 1 MiB is not one
-SECTIONS: dict[str, type[BaseModel]] = {"workload": Workload, "optimizations": Optimizations, "hardware": Hardware}
+SECTIONS: dict[str, type[Record]] = {"workload": Workload, "optimizations": Optimizations, "hardware": Hardware}
 TOP_KEYS = ("schema", "name", "model", "workload", "optimizations", "hardware")
 MODEL_KEYS = ("preset", "config", "architecture", "hub", "folder", "gguf")
 MODEL_TABLE_KEYS = (*MODEL_KEYS, "revision", "mmproj", "draft")
@@ -184,7 +179,7 @@ def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
             parts[name] = cls.model_validate(raw)
         except ValidationError as exc:
             raise ScenarioError(describe(exc, name, cls)) from None
-        except FormatError as exc:  # pragma: no cover - pydantic wraps it, kept for safety
+        except FormatError as exc:  # pragma: no cover - the record wraps it, kept for safety
             raise ScenarioError(f"{name}: {exc}") from None
     for g in parts["hardware"].gpus:
         try:
@@ -200,6 +195,8 @@ def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
+    import tomllib  # a file's parser: `estimate --model ...` reads no TOML
+
     p = Path(path)
     try:
         if p.is_dir():
@@ -257,11 +254,16 @@ def scenario_to_dict(s: Scenario) -> dict:
 
 
 def dumps(s: Scenario) -> str:
+    import tomli_w  # a save's module, not a command's: imported when a scenario is written
+
     return tomli_w.dumps(scenario_to_dict(s))
 
 
 def write_atomic(path: str | Path, data: bytes, *, keep_backup: bool = True) -> Path:
     """Temp file in the same folder, fsync, keep NAME.bak, os.replace: the old file survives any failure."""
+    import shutil
+    import tempfile
+
     p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")
     tmp_name = None

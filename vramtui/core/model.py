@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from .record import ConfigDict, Field, Record, field_validator, model_validator
 
 MAX_DIM = 1 << 24  # no released model has a dimension near 16M; larger values are typos
 
 
-class ModelSpec(BaseModel):
+class ModelSpec(Record):
     """Architecture of a decoder-only transformer (dense, GQA/MQA, MoE, MLA, sliding window)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)

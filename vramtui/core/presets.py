@@ -4,9 +4,11 @@ In a wheel the files sit in ``vramtui/presets`` (hatch force-include); in a chec
 repository's ``presets/``. Parsing every TOML file and validating ~115 models and 55 GPUs costs a
 command more than the rest of its work, so ``presets/index.json`` (written by
 ``scripts/preset_index.py``) holds what a command needs without them: each model's id, name,
-family, tags, parameter count, context and file, and the GPU table as plain data. A model's file is
-parsed and its entry validated only when that model is used; a GPU entry is validated when that GPU
-is used. This module imports neither pydantic nor the model classes until then.
+family, tags, parameter count, context, file and its table as the file has it, and the GPU table, as
+plain data (JSON, so a command needs no TOML parser: importing ``tomllib`` and parsing one file cost
+about a tenth of ``vramtui estimate``). A model's entry is validated only when that model is used; a
+GPU entry when that GPU is used. This module imports neither the model classes nor their checks until
+then.
 
 The index records a CRC of every file it was derived from (the TOML files and ``model.py``, which
 derives the counts and tags). When one differs, as after editing a preset in a checkout, the index
@@ -58,7 +60,7 @@ class Searchable(Protocol):
 class ModelEntry:
     """A model preset as the index lists it: enough to list, search and find it, nothing validated."""
 
-    __slots__ = ("id", "name", "family", "features", "total_parameters", "max_position_embeddings", "file", "at")
+    __slots__ = ("id", "name", "family", "features", "total_parameters", "max_position_embeddings", "file", "at", "table")
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.id: str = doc["id"]
@@ -69,6 +71,7 @@ class ModelEntry:
         self.max_position_embeddings: int = doc["context"]
         self.file: str = doc["file"]  # in presets/models/
         self.at: int = doc["at"]  # its place in the file's [[models]]
+        self.table: dict[str, Any] = doc["table"]  # the entry as the file has it, validated on first use
 
     def __repr__(self) -> str:
         return f"ModelEntry({self.id!r})"
@@ -120,10 +123,9 @@ def _invalid(where: str, key: str, i: int, entry: Any, exc: Exception) -> Preset
 def build_index() -> dict[str, Any]:
     """Parse and validate every preset; the index as ``presets/index.json`` holds it. Raises
     PresetError for a malformed file or entry and for a duplicate id, like a full load always did."""
-    from pydantic import ValidationError
-
     from .gpuspec import GPUSpec
     from .model import ModelSpec
+    from .record import ValidationError
 
     folder = presets_dir() / "models"
     models: list[dict[str, Any]] = []
@@ -139,7 +141,7 @@ def build_index() -> dict[str, Any]:
             specs[spec.id] = spec
             models.append({"id": spec.id, "name": spec.name, "family": spec.family, "features": spec.features,
                            "parameters": spec.total_parameters, "context": spec.max_position_embeddings,
-                           "file": path.name, "at": i})
+                           "file": path.name, "at": i, "table": entry})
     if not models:
         raise PresetError(f"no model presets found in {folder}")
     gpus: list[dict[str, Any]] = []
@@ -209,12 +211,11 @@ def model(model_id: str) -> ModelSpec:
     entries = model_entries()
     if model_id not in entries:
         raise PresetError(f"unknown model {model_id!r}{closest(model_id, list(entries))}; `vramtui models` lists them")
-    from pydantic import ValidationError
-
     from .model import ModelSpec
+    from .record import ValidationError
 
     e = entries[model_id]
-    entry = _doc(f"models/{e.file}")["models"][e.at]
+    entry = e.table  # the index carries it: no TOML parser on a command's path
     try:
         spec = ModelSpec.model_validate(entry)
     except ValidationError as exc:
@@ -230,9 +231,8 @@ def gpu(gpu_id: str) -> GPUSpec:
     table = _index()[1]
     if gpu_id not in table:
         raise PresetError(f"unknown GPU {gpu_id!r}{closest(gpu_id, list(table))}; `vramtui gpus` lists them")
-    from pydantic import ValidationError
-
     from .gpuspec import GPUSpec
+    from .record import ValidationError
 
     entry = table[gpu_id]
     try:
@@ -265,7 +265,7 @@ def matches(spec: Searchable, query: str) -> bool:
 
 
 def __getattr__(name: str) -> Any:
-    """``presets.GPUSpec`` as before, imported (with pydantic) only when asked for."""
+    """``presets.GPUSpec`` as before, imported only when asked for."""
     if name == "GPUSpec":
         from .gpuspec import GPUSpec
 

@@ -1,18 +1,18 @@
 """The scenario: model + workload + optimisations + hardware, exactly what a TOML file holds.
 
-Frozen pydantic models: the TUI replaces a scenario with ``model_copy(update=...)`` and never
-mutates one, so every view can re-render from the new value without diffing.
+Frozen records (``core/record.py``: pydantic's interface and error wording, without its import cost):
+the TUI replaces a scenario with ``model_copy(update=...)`` and never mutates one, so every view can
+re-render from the new value without diffing.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from .formats import KV_FORMATS, WEIGHT_FORMATS, kv_format, weight_format
 from .model import ModelSpec
 from .recipes import RECIPES as RECIPE_TABLE
+from .record import ConfigDict, Field, Record, field_validator, model_validator
 from .rules import check
 from .runtimes import RUNTIME_IDS
 from .units import fmt_tokens
@@ -43,7 +43,7 @@ DEFAULT_GPUS: tuple[str, ...] = (  # a curated spread across budgets; the first 
 _FROZEN = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class ModelChoice(BaseModel):
+class ModelChoice(Record):
     """Where the model comes from, and the resolved architecture.
 
     Exactly one of ``preset`` / ``config`` names the source in the file; ``spec`` is always the
@@ -85,7 +85,7 @@ class ModelChoice(BaseModel):
         return {"kind": "architecture", "ref": self.spec.id}
 
 
-class Workload(BaseModel):
+class Workload(Record):
     model_config = _FROZEN
 
     mode: Mode = "inference"
@@ -124,7 +124,7 @@ class Workload(BaseModel):
         return self
 
 
-class Optimizations(BaseModel):
+class Optimizations(Record):
     model_config = _FROZEN
 
     # unset (None): what the runtime does by default (Setup resolves it; the screens say which)
@@ -176,7 +176,7 @@ class Optimizations(BaseModel):
         return self.tensor_parallel * self.pipeline_parallel * self.data_parallel
 
 
-class Hardware(BaseModel):
+class Hardware(Record):
     model_config = _FROZEN
 
     gpus: tuple[str, ...] = DEFAULT_GPUS
@@ -204,7 +204,7 @@ class Hardware(BaseModel):
         return self.selected or self.gpus[0]
 
 
-class Scenario(BaseModel):
+class Scenario(Record):
     model_config = _FROZEN
 
     schema_: int = Field(default=SCHEMA_VERSION, alias="schema")

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from . import presets
 from .estimate import Estimate
 from .fit import fit_grid
 from .io import ScenarioError, scenario_from_dict
 from .methods import estimate
+from .record import ConfigDict, Field, Record, ValidationError, field_validator
 from .runtimes import runtime
 from .scenario import DEFAULT_GPUS, Scenario
 from .units import GiB, MiB
@@ -73,7 +72,7 @@ def figure(measure: str, value: float) -> str:
     return f"{value / unit:,.2f} {_UNIT_LABELS[unit]}"
 
 
-class Measured(BaseModel):
+class Measured(Record):
     model_config = ConfigDict(extra="forbid")
 
     weights_mib: float | None = None
@@ -96,7 +95,7 @@ class Measured(BaseModel):
     saved_activations_gb: float | None = None
 
 
-class Point(BaseModel):
+class Point(Record):
     model_config = ConfigDict(extra="forbid")
 
     id: str
@@ -304,7 +303,7 @@ def points_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "validation" / "points"
 
 
-class Term(BaseModel):
+class Term(Record):
     """A change the validation set made to the estimator, and the points it rests on."""
 
     model_config = ConfigDict(extra="forbid")

@@ -8,13 +8,13 @@ from functools import partial
 from pathlib import Path
 from typing import cast
 
-from pydantic import ValidationError
 from textual.app import App, SystemCommand
 from textual.reactive import var
 from textual.screen import Screen
 
 from ..core.errors import describe
 from ..core.io import ScenarioError, default_scenario, load_scenario, save_scenario
+from ..core.record import ValidationError
 from ..core.runtimes import RUNTIME_IDS
 from ..core.scenario import MAX_CONTEXT, ModelChoice, Scenario
 from ..core.units import Unit

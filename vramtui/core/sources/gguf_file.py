@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..errors import describe
 from ..model import ModelSpec
+from ..record import ValidationError
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +15,7 @@ from ...core import presets
 from ...core.errors import describe
 from ...core.hfconfig import ConfigImportError, load_config
 from ...core.model import ModelSpec
+from ...core.record import ValidationError
 from ...core.scenario import ModelChoice
 from ...core.units import fmt_count, fmt_tokens
 from ..state import Result
