@@ -41,7 +41,9 @@ def test_two_unequal_gpus_split_by_memory_each_with_its_compute_buffer():
     p = plan(make("llama-3.1-70b", weights="q4_k_m", runtime="llama.cpp"), [gpu("rtx-3090"), gpu("rtx-3060-12gb")])
     big, small = p.devices
     assert big.layers > small.layers > 0  # 24 GiB holds about twice the layers of 12 GiB
-    assert big.parts["activations"] == small.parts["activations"] > 0
+    # both hold a compute buffer; the first also holds what op offload copies there from the host
+    # (the output weight and the logits: the output layer stays in host RAM)
+    assert big.parts["activations"] > small.parts["activations"] > 0
     assert all(d.fits for d in p.devices) and p.gpu_layers == big.layers + small.layers
     assert p.details["tensor_split"] == pytest.approx([2 / 3, 1 / 3], abs=0.01)
 

@@ -94,6 +94,7 @@ class LayerSplit:
             per_dev[self._device_of((il - start) / act)].append(il)
         out_dev = self._device_of((act - 1) / act) if ngl > L or (output_first and ngl > 0) else None
         lay = self.layout
+        compute, host_compute = self._compute(start, None if out_dev is not None else lay.output)
         parts = []
         for d, layers in enumerate(per_dev):
             w = sum(lay.layers[i] - (lay.experts[i] if i < cpu_moe else 0) for i in layers)
@@ -102,15 +103,26 @@ class LayerSplit:
             if d == 0:
                 w += self.extra + self.draft  # a vision projector and a draft model: on the first GPU
             parts.append({"weights": w, "kv_cache": int(self.kv_per_layer * len(layers)),
-                          "activations": self.compute[d], "overhead": self.overhead[d]})
+                          "activations": compute[d], "overhead": self.overhead[d]})
         cpu_layers = range(0, start)
         host = {
             "weights": lay.token_embd + sum(lay.layers[i] for i in cpu_layers)
             + sum(lay.experts[i] for i in range(start, L) if i < cpu_moe) + (0 if out_dev is not None else lay.output),
             "kv_cache": int(self.kv_per_layer * len(cpu_layers)),
-            "compute": 0 if out_dev is not None else self.host_logits,
+            "compute": host_compute,
         }
         return Placement(ngl, tuple(tuple(x) for x in per_dev), out_dev, tuple(parts), host, cpu_moe)
+
+    def _compute(self, host_layers: int, output_on_host: int | None) -> tuple[tuple[int, ...], int]:
+        """Each GPU's compute buffer and the host's, given how many repeating layers and whether the
+        output layer (its bytes) stay on the host: the runtime says what a partial offload adds to the
+        first GPU's (llama.cpp's op offload copies host weights there)."""
+        host = 0 if output_on_host is None else self.host_logits
+        if not host_layers and output_on_host is None:
+            return self.compute, host
+        first, host_rt = self.rt.partial_offload_compute(self.setups[0], self.compute[0], output_bytes=output_on_host,
+                                                         host_layers=host_layers, kv_layer=int(self.kv_per_layer))
+        return (first, *self.compute[1:]), host if host_rt is None else host_rt
 
     def fits(self, p: Placement) -> bool:
         return all(b <= g.usable_bytes for b, g in zip(p.device_bytes, self.gpus, strict=True))

@@ -166,6 +166,14 @@ class Runtime:
     def inference_activations(self, setup: Setup) -> Part:
         raise NotImplementedError
 
+    def partial_offload_compute(self, setup: Setup, full: int, *, output_bytes: int | None, host_layers: int,
+                                kv_layer: int) -> tuple[int, int | None]:
+        """A layer split's compute buffers when part of the model stays in host RAM: the first GPU's
+        (``full``: its buffer with every layer offloaded) and the host's (None: the runtime's default),
+        given the output layer's bytes when it is on the host (else None), how many repeating layers
+        the host keeps and one layer's KV cache."""
+        return full, None
+
     def overhead(self, setup: Setup, per: Mapping[str, int]) -> Part:
         """Memory outside the framework's counters, given the other components on this GPU."""
         bytes_, f = self.base_overhead(setup, per)

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from ..setup import Setup
 
 QUANTIZED_KV = ("q8_0", "q4_0")
+# ggml-cuda.cu ggml_backend_cuda_device_offload_op: "const int min_batch_size = 32" (ggml-vulkan.cpp
+# ggml_backend_vk_device_offload_op the same), and ggml-backend.cpp checks "sched->batch_size >= 32"
+# (ollama/ollama@f63eea3d273816ffc27fbeb0662ab44d236abc45, ml/backend/ggml/ggml/src/)
+OP_OFFLOAD_MIN_BATCH = 32
 # llama-model.cpp: the architectures whose graphs use sliding-window attention (hparams.swa_type set),
 # by Hugging Face model_type. Others (LLM_ARCH_LLAMA, which Mistral 7B v0.1 converts to, Starcoder2,
 # Qwen2) cache every token in every layer even when config.json names a window.
@@ -119,7 +123,7 @@ class LlamaCpp(Runtime):
         n_ctx = setup.kv_tokens * setup.batch
         logits = ub * (m.vocab_size + h) * 4
         flash = setup.flash_attention
-        attn = 0 if flash else (ub * n_ctx * m.num_attention_heads * 4 + ub * n_ctx * 4 + ub * K.LLAMACPP_NOFA_HIDDEN * h * 4)
+        attn = 0 if flash else self._nofa_attention(setup)
         if not explaining():  # the fit solvers: the bytes alone
             return Part(max(logits, attn))
         f_logits = q(ub, ub_name) * (q(m.vocab_size, "vocab") + q(h, "hidden")) * q(4, "B logits")
@@ -133,6 +137,71 @@ class LlamaCpp(Runtime):
             comments.append("every GPU of the layer split holds its own compute buffer")
         why = explain(tmax(*parts) if len(parts) > 1 else f_logits, *comments)
         return Part(max(logits, attn), why)
+
+    def op_offload(self, setup: Setup) -> tuple[bool, str]:
+        """Whether ggml's scheduler runs the ops of host-resident weights on the GPU (op offload)."""
+        n_ub = min(self.ubatch(setup)[0], setup.batch * setup.context)
+        if setup.gpu.vendor == "apple":
+            # ggml-metal.m returned false from offload_op until ollama's b6646 vendoring, and the one Metal
+            # log of a partial offload (validation/points/partial_offload.toml, llama-3.1-70b on an M3 Max)
+            # keeps the logits in its CPU compute buffer (448 MiB) with no copy in the Metal one
+            return False, "Metal: the ops of host layers run on the CPU"
+        if n_ub < OP_OFFLOAD_MIN_BATCH:
+            return False, f"a micro-batch of {n_ub} tokens is below the {OP_OFFLOAD_MIN_BATCH} of op offload"
+        return True, ""
+
+    def partial_offload_compute(self, setup: Setup, full: int, *, output_bytes: int | None, host_layers: int,
+                                kv_layer: int) -> tuple[int, int | None]:
+        """Op offload (on unless --no-op-offload): ggml_backend_sched runs a matmul of a host-resident
+        weight on the first GPU for micro-batches of >= 32 tokens, copying the weight into that GPU's
+        compute buffer, one weight per split; a host layer's attention follows onto the GPU and copies
+        the layer's K and V there. Sources, at ollama/ollama@f63eea3d273816ffc27fbeb0662ab44d236abc45
+        (its vendored ggml and llama.cpp, llama.cpp commit ec98e2002):
+        ml/backend/ggml/ggml/src/ggml-backend.cpp ggml_backend_sched_backend_id_from_cur ("check if a
+        backend with higher prio wants to offload the op": sched->op_offload, batch >= 32, the weight in
+        a host buffer, the first backend whose offload_op says yes) and ggml_backend_sched_split_graph
+        (pass 2 "expand gpu up" gives the weightless attention ops of a host layer the GPU of its
+        offloaded output projection; pass 5 "create a copy of the input in the split's backend" for
+        each input whose buffer that backend cannot read, and "by starting a new split, the memory of
+        the previously offloaded weights can be reused"; the copies are "allocated by ggml-alloc at
+        the start of the split"); ml/backend/ggml/ggml/src/ggml-cuda/ggml-cuda.cu
+        ggml_backend_cuda_device_offload_op ("min_batch_size = 32"; ggml-vulkan.cpp the same)."""
+        on, _ = self.op_offload(setup)
+        if not on:
+            return full, None
+        m = setup.spec
+        h = m.hidden_size
+        ub = min(self.ubatch(setup)[0], setup.batch * setup.context)
+        n_kv = setup.kv_tokens * setup.batch
+        gpu = full
+        if output_bytes is not None:
+            # the output matmul's weight (lm_head and the final norm, at its GGUF type) copied to the GPU,
+            # next to the f32 logits and the normed hidden rows it multiplies; ollama's own estimate has the
+            # same term for a Q6_K output: "4*batch*(embedding+vocab) + embedding*vocab*105/128"
+            # (fs/ggml/ggml.go GraphSize, partialOffload, same commit)
+            gpu = max(gpu, output_bytes + ub * (m.vocab_size + h) * 4)
+        if host_layers:
+            # the first host layer's attention on the GPU: its K and V (n_kv cells) copied from host RAM;
+            # with flash attention also the f32 KQ mask (a graph input, kept on the CPU: "1.inp") copied
+            # in and its f16 cast (llama/llama.cpp/src/llama-graph.cpp: "self_kq_mask_cnv =
+            # cparams.flash_attn ? ggml_cast(ctx0, inp->self_kq_mask, GGML_TYPE_F16)"), which layer 0
+            # makes; without flash attention the mask and scores are in ``full`` already
+            attn = kv_layer + (ub * n_kv * (4 + 2) if setup.flash_attention else
+                               self._nofa_attention(setup))
+            gpu = max(gpu, attn)
+        # the host's compute buffer keeps the graph inputs (ggml-backend.cpp: "graph input" -> the CPU
+        # backend): the f32 KQ mask, and the token-embedding rows (GET_ROWS is never offloaded:
+        # get_op_batch_size returns 0 for it)
+        host = ub * n_kv * 4 + ub * h * 4
+        return gpu, host
+
+    def _nofa_attention(self, setup: Setup) -> int:
+        """The scores' bytes of inference_activations without flash attention."""
+        m = setup.spec
+        ub = min(self.ubatch(setup)[0], setup.batch * setup.context)
+        n_ctx = setup.kv_tokens * setup.batch
+        return (ub * n_ctx * m.num_attention_heads * 4 + ub * n_ctx * 4
+                + ub * K.LLAMACPP_NOFA_HIDDEN * m.hidden_size * 4)
 
     # --- plans ------------------------------------------------------------------------------------
     def plan(self, s: Scenario, gpus: tuple[GPUSpec, ...], host: Host, gpu_layers: int | None,
