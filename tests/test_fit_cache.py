@@ -47,9 +47,10 @@ CASES["draft"] = DRAFT
 # more sequences than vLLM's default max_num_seqs on every card (256 / 1,024): the launch raises it
 CASES["vllm above max_num_seqs"] = make(runtime="vllm", batch_size=1500, context_length=1024)
 GPUS = ("rtx-3060-12gb", "rtx-4090", "a100-80gb", "h100-80gb", "h200", "mi300x", "m4-max-128gb")
-# (context, batch); 300 and 1,500 sequences are above vLLM's default max_num_seqs on small / all cards
+# (context, batch); 300 and 1,500 sequences are above vLLM's default max_num_seqs on small / all cards,
+# 9,000 above its default max_num_batched_tokens too (the launch raises both)
 VALUES = ((1, 1), (255, 1), (256, 1), (257, 3), (4097, 2), (8192, 1), (131072, 1), (8192, 64), (512, 300),
-          (2048, 1500))
+          (2048, 1500), (128, 9000))
 
 
 def changed(s, context: int, batch: int):

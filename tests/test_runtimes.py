@@ -265,3 +265,7 @@ def test_vllm_estimates_the_max_num_seqs_its_launch_command_sets():
         assert stated(est.why["overhead"]) == launched
         assert est.per_gpu["activations"] > at_default.per_gpu["activations"]
         assert est.per_gpu["overhead"] > at_default.per_gpu["overhead"]
+        # vLLM refuses max_num_batched_tokens below max_num_seqs (2,048 by default on this card)
+        tokens = re.search(r"--max-num-batched-tokens (\d+)", command)
+        assert (int(tokens.group(1)) if tokens else 2048) >= launched
+        assert f"max_num_batched_tokens {max(2048, launched):,}" in est.why["activations"]

@@ -96,9 +96,14 @@ def _tier_limits(tier: int | None) -> tuple[int, int]:
 def served_limits(tier: int | None, batch: int) -> tuple[int, int]:
     """(max_num_batched_tokens, max_num_seqs) that the plan's `vllm serve` line runs with for ``batch``
     sequences: the tier's defaults, max_num_seqs raised to the batch where the batch exceeds it (the
-    launch adds ``--max-num-seqs``). The one rule the launch command and the estimate both follow."""
+    launch adds ``--max-num-seqs``), and max_num_batched_tokens to max_num_seqs where that passes it
+    (``--max-num-batched-tokens``): vLLM refuses to start with fewer ("max_num_batched_tokens (...)
+    must be greater than or equal to max_num_seqs", SchedulerConfig in vllm/config/scheduler.py, 0.21.0
+    and 0.33.0; EngineArgs keeps the tokens' default when only max_num_seqs is given). The one rule the
+    launch command and the estimate both follow."""
     tokens, seqs = _tier_limits(tier)
-    return tokens, max(seqs, batch)
+    seqs = max(seqs, batch)
+    return max(tokens, seqs), seqs
 
 
 @lru_cache(maxsize=256)  # one per (limits, capture cap): every estimate of a fit grid asks; the batch
@@ -225,8 +230,9 @@ class VLLM(Runtime):
         default_tokens, default_seqs, why = self.batch_defaults(gpu)
         if (tokens, seqs) == (default_tokens, default_seqs):
             return why
+        raised = "; --max-num-batched-tokens: max_num_seqs, as vLLM requires" if tokens != default_tokens else ""
         return (f"`vllm serve` on {gpu.name} as the plan launches it: max_num_batched_tokens {tokens:,}, "
-                f"max_num_seqs {seqs:,} (--max-num-seqs: the batch, above the default {default_seqs:,})")
+                f"max_num_seqs {seqs:,} (--max-num-seqs: the batch, above the default {default_seqs:,}{raised})")
 
     def usable_bytes(self, s: Scenario, gpu: GPUSpec) -> int:
         return int(gpu.usable_bytes * self.memory_share(s, gpu)[0])
@@ -248,11 +254,14 @@ class VLLM(Runtime):
             Flag("--gpu-memory-utilization", f"{share:g}", "the share of each card vLLM may take"
                  + (f"; leaves KV room for {numbers['kv_capacity_tokens']:,} tokens" if numbers["kv_capacity_tokens"] else "")),
         ]
-        _, default_seqs, _ = self.batch_defaults(numbers["card"])
-        _, seqs = self.served_limits(numbers["card"], w.batch_size)
+        default_tokens, default_seqs, _ = self.batch_defaults(numbers["card"])
+        tokens, seqs = self.served_limits(numbers["card"], w.batch_size)
         if seqs != default_seqs:
             flags.append(Flag("--max-num-seqs", str(seqs), f"the scenario's concurrency, above vLLM's default "
                               f"{default_seqs:,} on this card"))
+        if tokens != default_tokens:
+            flags.append(Flag("--max-num-batched-tokens", str(tokens), f"at least --max-num-seqs (vLLM refuses "
+                              f"fewer), above the default {default_tokens:,} on this card"))
         words = (f.value if f.flag == "model" else f"{f.flag} {f.value}" for f in flags)  # the model is positional
         return "vllm serve " + " ".join(words), tuple(flags), {}
 
