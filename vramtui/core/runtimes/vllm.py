@@ -112,7 +112,7 @@ def _graphs(tokens: int, seqs: int, cap: int) -> tuple[int, int, int]:  # solver
     return pieces, full, graph_mib(pieces, full)
 
 
-@lru_cache(maxsize=64)  # per card: the fit solvers ask on every estimate
+@lru_cache(maxsize=1024)  # per card: the fit solvers ask on every estimate (a synthetic grid has hundreds)
 def _card(memory_bytes: int, name: str, vendor: str) -> tuple[int | None, int]:
     """(batch-default tier, CUDA-graph capture cap) of a card; the tier None: the small cards'."""
     # current_platform.is_device_capability_family(100): B200 / GB200 / B300 (not the RTX 50 or
