@@ -13,7 +13,7 @@ import pytest
 from tests.builders import make
 from vramtui.core import components as C
 from vramtui.core import presets
-from vramtui.core.fit import _Grid, fit_grid, usable_for
+from vramtui.core.fit import _fixed, _Grid, fit_grid, usable_for
 from vramtui.core.methods import METHODS, estimate
 from vramtui.core.precise import precise_bytes
 from vramtui.core.runtimes import runtime
@@ -44,8 +44,13 @@ DRAFT = make(runtime="vllm")
 DRAFT = DRAFT.model_copy(update={"model": DRAFT.model.model_copy(
     update={"draft": "llama-3.2-1b", "draft_spec": presets.model("llama-3.2-1b")})})
 CASES["draft"] = DRAFT
+# more sequences than vLLM's default max_num_seqs on every card (256 / 1,024): the launch raises it
+CASES["vllm above max_num_seqs"] = make(runtime="vllm", batch_size=1500, context_length=1024)
 GPUS = ("rtx-3060-12gb", "rtx-4090", "a100-80gb", "h100-80gb", "h200", "mi300x", "m4-max-128gb")
-VALUES = ((1, 1), (255, 1), (256, 1), (257, 3), (4097, 2), (8192, 1), (131072, 1), (8192, 64))
+# (context, batch); 300 and 1,500 sequences are above vLLM's default max_num_seqs on small / all cards,
+# 9,000 above its default max_num_batched_tokens too (the launch raises both)
+VALUES = ((1, 1), (255, 1), (256, 1), (257, 3), (4097, 2), (8192, 1), (131072, 1), (8192, 64), (512, 300),
+          (2048, 1500), (128, 9000))
 
 
 def changed(s, context: int, batch: int):
@@ -103,13 +108,33 @@ def test_the_solvers_bytes_equal_a_full_estimate_and_follow_context_and_batch(ca
                                          if not s.is_training and not Setup(s, presets.gpu(GPUS[0])).runtime.activations_follow_workload))
 def test_activations_a_runtime_says_are_fixed_read_neither_context_nor_batch(case):
     """The solvers compute a runtime's inference activations once per GPU key where it says they do
-    not follow the workload (vLLM's profile run): they must read neither context nor batch."""
+    not follow the workload (vLLM's profile run), for the batches up to ``fixed_activations_batch``:
+    there they must read neither context nor batch."""
     s = CASES[case]
     for gpu_id in GPUS:
         base = Setup(s, presets.gpu(gpu_id))
-        first = base.runtime.inference_activations(base)
+        rt = base.runtime
+        upto = rt.fixed_activations_batch(base.gpu)
+        first = rt.inference_activations(base.varied(1, 1))
         for context, batch in VALUES:
-            assert base.runtime.inference_activations(base.varied(context, batch)) == first, (case, gpu_id)
+            if upto is None or batch <= upto:
+                assert rt.inference_activations(base.varied(context, batch)) == first, (case, gpu_id)
+
+
+@pytest.mark.parametrize("case", sorted(c for c, s in CASES.items() if s.workload.runtime == "vllm"))
+@pytest.mark.parametrize("start", [1, 300, 1500])
+def test_the_fixed_parts_made_at_any_batch_give_each_batch_its_own_estimate(case, start):
+    """vLLM's launch raises max_num_seqs to a batch above the card's default, and its profile run and
+    CUDA graphs follow it: the parts the solvers make once per GPU key (made on whichever batch the
+    key's first need asks for) must not serve one batch's activations to another above the default."""
+    s = CASES[case]
+    for gpu_id in GPUS:
+        gpu = presets.gpu(gpu_id)
+        first = Setup(changed(s, 1024, start), gpu)
+        weights, fixed = C.weights(first), _fixed(first)
+        for context, batch in VALUES:
+            want = estimate(changed(s, context, batch), gpu=gpu).per_gpu_bytes
+            assert precise_bytes(first.varied(context, batch), weights, fixed) == want, (case, gpu_id, context, batch)
 
 
 @pytest.mark.parametrize("case", sorted(c for c, s in CASES.items() if not s.is_training))
@@ -139,7 +164,7 @@ def test_training_states_read_neither_context_nor_batch(case):
 
 
 def _grid_cases():
-    for case in ("transformers", "vllm", "llama.cpp", "sglang", "ollama", "qlora", "full"):
+    for case in ("transformers", "vllm", "vllm above max_num_seqs", "llama.cpp", "sglang", "ollama", "qlora", "full"):
         for method in METHODS:
             yield case, method
 

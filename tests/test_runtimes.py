@@ -240,3 +240,32 @@ def test_llama_cpp_loads_a_vision_tower_only_from_an_mmproj_file_and_ollama_with
     # the layer split puts the tower on the first GPU for ollama, nowhere for llama.cpp
     placed = {rt: plan(s, [gpu("rtx-4090")]).devices[0].parts["weights"] for rt, s in scenarios.items()}
     assert placed["ollama"] - placed["llama.cpp"] == tower
+
+
+def test_vllm_estimates_the_max_num_seqs_its_launch_command_sets():
+    """A batch above vLLM's default max_num_seqs (256 on an RTX 4090): the plan's command raises
+    --max-num-seqs to it, and the estimate profiles that many sequences (a larger sampler peak, more
+    FULL CUDA graphs) and says so; at the default the command leaves the flag out."""
+    from vramtui.core.plan import plan
+
+    card = gpu("rtx-4090")
+
+    def stated(text: str) -> int:
+        return int(re.search(r"max_num_seqs ([\d,]+)", text).group(1).replace(",", ""))
+
+    at_default = estimate(make(runtime="vllm", batch_size=256), gpu=card)
+    assert "--max-num-seqs" not in plan(make(runtime="vllm", batch_size=256), [card]).command
+    assert stated(at_default.why["activations"]) == 256
+    for batch in (512, 3000):
+        s = make(runtime="vllm", batch_size=batch)
+        est, command = estimate(s, gpu=card), plan(s, [card]).command
+        launched = int(re.search(r"--max-num-seqs (\d+)", command).group(1))
+        assert launched == batch
+        assert stated(est.why["activations"]) == launched
+        assert stated(est.why["overhead"]) == launched
+        assert est.per_gpu["activations"] > at_default.per_gpu["activations"]
+        assert est.per_gpu["overhead"] > at_default.per_gpu["overhead"]
+        # vLLM refuses max_num_batched_tokens below max_num_seqs (2,048 by default on this card)
+        tokens = re.search(r"--max-num-batched-tokens (\d+)", command)
+        assert (int(tokens.group(1)) if tokens else 2048) >= launched
+        assert f"max_num_batched_tokens {max(2048, launched):,}" in est.why["activations"]

@@ -81,7 +81,8 @@ class _KeyMemo:
     weights: C.Weights | None = None  # the solvers' weights: context and batch do not change them
     # and the other parts that read neither: the KV layout, training's states, and the inference
     # activations where the runtime's do not follow the workload (vLLM's profile run: they depend on
-    # the card's batch defaults, which is why vLLM's key is its tier)
+    # the card's batch defaults, which is why vLLM's key is its tier; they hold up to the default
+    # max_num_seqs, Fixed.activations_batch, and a larger batch makes its own)
     fixed: Fixed | None = None
     decode_bytes: float | None = None  # read per decoded token with the estimate's KV cache (None: training)
 
@@ -227,8 +228,13 @@ def _fixed(setup: Setup) -> Fixed:
     if setup.training:
         return Fixed(states=C.training_states(setup))
     rt = setup.runtime
-    return Fixed(kv=C.kv_layout(setup),
-                 activations=None if rt.activations_follow_workload else rt.inference_activations(setup))
+    if rt.activations_follow_workload:
+        return Fixed(kv=C.kv_layout(setup))
+    # made at a batch they hold for (vLLM: up to the card's default max_num_seqs; above it the launch
+    # raises max_num_seqs to the batch and each estimate makes its own)
+    upto = rt.fixed_activations_batch(setup.gpu)
+    at = setup if upto is None or setup.batch <= upto else setup.varied(setup.context, upto)
+    return Fixed(kv=C.kv_layout(setup), activations=rt.inference_activations(at), activations_batch=upto)
 
 
 def usable_for(scenario: Scenario, gpu: GPUSpec) -> int:

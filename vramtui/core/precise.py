@@ -54,6 +54,7 @@ class Fixed:
 
     kv: C.KVLayout | None = None  # the KV cache's layout (not its size)
     activations: Part | None = None  # inference, where the runtime's do not follow the workload (vLLM)
+    activations_batch: int | None = None  # the largest batch ``activations`` hold for (None: any)
     states: C.States | None = None  # training's gradients and optimizer states
 
 
@@ -83,7 +84,9 @@ def _assemble(setup: Setup, w: C.Weights, fixed: Fixed = _NONE_FIXED) -> _Assemb
         out.model_states += st.gradients + st.states + st.adapters
         out.saved, out.trainable = act.saved, st.trainable
     else:
-        act_part = fixed.activations if fixed.activations is not None else setup.runtime.inference_activations(setup)
+        act_part = fixed.activations
+        if act_part is None or (fixed.activations_batch is not None and setup.batch > fixed.activations_batch):
+            act_part = setup.runtime.inference_activations(setup)
         per["activations"], why["activations"] = act_part.bytes, act_part.why
         notes += act_part.notes
         draft = setup.s.model.draft_spec

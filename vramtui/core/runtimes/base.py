@@ -74,8 +74,8 @@ class Runtime:
     # dtype in transformers, vLLM (--mamba-ssm-cache-dtype auto) and SGLang; llama.cpp keeps f32 (llamacpp.py)
     recurrent_state_bytes: ClassVar[float] = 2.0
     # inference activations grow with the workload's context and batch; False where the runtime sizes
-    # them by its own batch (vLLM's profile run): the fit solvers then compute them once per GPU key
-    # (tests/test_fit_cache.py checks they read neither)
+    # them by its own batch (vLLM's profile run): the fit solvers then compute them once per GPU key for
+    # the batches up to fixed_activations_batch (tests/test_fit_cache.py checks they read neither there)
     activations_follow_workload: ClassVar[bool] = True
     context_mib: ClassVar[int] = 500
     slack: ClassVar[tuple[float, float]] = (0.0, 0.10)  # (inference, training) share of allocated bytes
@@ -134,6 +134,11 @@ class Runtime:
 
     def gpu_key(self, gpu: GPUSpec) -> Hashable:
         """What about a GPU changes this runtime's estimate (None: nothing); the fit grid memoises on it."""
+        return None
+
+    def fixed_activations_batch(self, gpu: GPUSpec) -> int | None:
+        """Where ``activations_follow_workload`` is False: the largest batch up to which the inference
+        activations read neither context nor batch on ``gpu`` (None: any batch)."""
         return None
 
     def multi_gpu_field(self, s: Scenario) -> str:

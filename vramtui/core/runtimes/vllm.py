@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 # vllm/engine/arg_utils.py, EngineArgs.get_batch_defaults (vLLM 0.33.0): `vllm serve` defaults to
 # max_num_batched_tokens / max_num_seqs of 16384 / 1024 on GPUs of >= 160 GiB, 8192 / 1024 on GPUs of
 # >= 70 GiB "and 'a100' not in device_name" (vLLM PR #17885: large batches reduced A100 throughput),
-# 2048 / 256 elsewhere. Its profile run samples min(tokens, seqs) rows (gpu_model_runner.py).
+# 2048 / 256 elsewhere. Its profile run samples min(tokens, seqs) rows: profile_run calls
+# _dummy_run(self.max_num_tokens), which makes num_reqs = min(num_tokens, max_num_seqs) requests, and
+# _dummy_sampler_run samples one row per request (vllm/v1/worker/gpu_model_runner.py, 0.21.0 and 0.33.0).
+# A launch that asks for more sequences than the default raises max_num_seqs (served_limits): the
+# profile's sampler rows and the CUDA-graph sizes follow the raised value.
 SERVE_TIERS = ((160 * GiB, False, 16384, 1024), (70 * GiB, True, 8192, 1024))  # (memory from, not A100, tokens, seqs)
 SERVE_SMALL = (2048, 256)
 # vllm/config/cache.py (0.33.0): block_size defaults to 16 tokens; gpu_memory_utilization to 0.92
@@ -37,7 +41,9 @@ GPU_MEMORY_UTILIZATION = 0.92
 
 # CUDA graphs (vLLM 0.33.0). The default capture sizes (vllm/config/vllm.py,
 # VllmConfig._set_cudagraph_sizes): [1, 2, 4] + range(8, 256, 8) + range(256, cap + 1, 16) with
-# cap = min(max_num_seqs * 2, 512; 1024 on compute-capability-10 cards such as the B200),
+# cap = min(max_num_seqs * 2, 512; 1024 on compute-capability-10 cards such as the B200; 0.21.0's
+# vllm/config/vllm.py: "max_graph_size = min(max_num_seqs * 2, 512)"), with the max_num_seqs the launch
+# sets (a raised --max-num-seqs moves the cap up to 512 and adds FULL graphs up to it),
 # max_num_batched_tokens added when it is below cap. cudagraph_mode FULL_AND_PIECEWISE captures one
 # PIECEWISE graph per size and one FULL decode graph per size <= max_num_seqs
 # (vllm/v1/cudagraph_dispatcher.py, initialize_cudagraph_keys).
@@ -87,11 +93,35 @@ def _tier_limits(tier: int | None) -> tuple[int, int]:
     return SERVE_SMALL if tier is None else (SERVE_TIERS[tier][2], SERVE_TIERS[tier][3])
 
 
-@lru_cache(maxsize=16)  # one per (batch tier, capture cap): every estimate of a fit grid asks
-def _graphs(tier: int | None, cap: int) -> tuple[int, int, int]:
+def served_limits(tier: int | None, batch: int) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) that the plan's `vllm serve` line runs with for ``batch``
+    sequences: the tier's defaults, max_num_seqs raised to the batch where the batch exceeds it (the
+    launch adds ``--max-num-seqs``), and max_num_batched_tokens to max_num_seqs where that passes it
+    (``--max-num-batched-tokens``): vLLM refuses to start with fewer ("max_num_batched_tokens (...)
+    must be greater than or equal to max_num_seqs", SchedulerConfig in vllm/config/scheduler.py, 0.21.0
+    and 0.33.0; EngineArgs keeps the tokens' default when only max_num_seqs is given). The one rule the
+    launch command and the estimate both follow."""
     tokens, seqs = _tier_limits(tier)
+    seqs = max(seqs, batch)
+    return max(tokens, seqs), seqs
+
+
+@lru_cache(maxsize=256)  # one per (limits, capture cap): every estimate of a fit grid asks; the batch
+def _graphs(tokens: int, seqs: int, cap: int) -> tuple[int, int, int]:  # solver varies seqs above the default
     pieces, full = graph_counts(seqs, tokens, cap)
     return pieces, full, graph_mib(pieces, full)
+
+
+@lru_cache(maxsize=1024)  # per card: the fit solvers ask on every estimate (a synthetic grid has hundreds)
+def _card(memory_bytes: int, name: str, vendor: str) -> tuple[int | None, int]:
+    """(batch-default tier, CUDA-graph capture cap) of a card; the tier None: the small cards'."""
+    # current_platform.is_device_capability_family(100): B200 / GB200 / B300 (not the RTX 50 or
+    # RTX PRO cards, capability 12)
+    cap = GRAPH_CAP_CC10 if vendor == "nvidia" and any(b in name.upper() for b in ("B200", "B300")) else GRAPH_CAP
+    for i, (memory, not_a100, _, _) in enumerate(SERVE_TIERS):
+        if memory_bytes >= memory and not (not_a100 and "a100" in name.lower()):
+            return i, cap
+    return None, cap
 
 
 class VLLM(Runtime):
@@ -107,7 +137,9 @@ class VLLM(Runtime):
     # the CUDA context; overhead() adds the CUDA graphs, counted by capture size (graph_mib)
     context_mib = CONTEXT_MIB
     slack = (0.0, 0.0)  # vLLM allocates its KV cache and buffers once
-    activations_follow_workload = False  # the profile run's batch is the engine's (batch_defaults), per GPU
+    # the profile run's batch is the engine's (served_limits): the card's defaults, which the workload
+    # changes only where its batch exceeds the default max_num_seqs (fixed_activations_batch)
+    activations_follow_workload = False
 
     def warnings(self, setup: Setup) -> list[str]:
         if weight_format(setup.w.weights).kind == "gguf":
@@ -130,26 +162,31 @@ class VLLM(Runtime):
         why = f"`vllm serve` defaults on {gpu.name} ({rule}): max_num_batched_tokens {tokens:,}, max_num_seqs {seqs:,}"
         return tokens, seqs, why
 
+    def served_limits(self, gpu: GPUSpec, batch: int) -> tuple[int, int]:
+        """(max_num_batched_tokens, max_num_seqs) of the plan's launch for ``batch`` sequences on ``gpu``."""
+        return served_limits(self._tier(gpu), batch)
+
+    def fixed_activations_batch(self, gpu: GPUSpec) -> int | None:
+        # up to the default max_num_seqs the launch keeps the defaults; above it max_num_seqs is the batch
+        return _tier_limits(self._tier(gpu))[1]
+
     @staticmethod
     def _tier(gpu: GPUSpec) -> int | None:
-        for i, (memory, not_a100, _, _) in enumerate(SERVE_TIERS):
-            if gpu.memory_bytes >= memory and not (not_a100 and "a100" in gpu.name.lower()):
-                return i
-        return None
+        return _card(gpu.memory_bytes, gpu.name, gpu.vendor)[0]
 
     def gpu_key(self, gpu: GPUSpec) -> Hashable:
-        return self._tier(gpu), self._graph_cap(gpu)
+        return _card(gpu.memory_bytes, gpu.name, gpu.vendor)
 
     @staticmethod
     def _graph_cap(gpu: GPUSpec) -> int:
-        # current_platform.is_device_capability_family(100): B200 / GB200 / B300 (not the RTX 50 or
-        # RTX PRO cards, capability 12)
-        name = gpu.name.upper()
-        return GRAPH_CAP_CC10 if gpu.vendor == "nvidia" and any(b in name for b in ("B200", "B300")) else GRAPH_CAP
+        return _card(gpu.memory_bytes, gpu.name, gpu.vendor)[1]
 
     def cuda_graphs(self, setup: Setup) -> tuple[int, int, int]:
-        """(PIECEWISE graphs, FULL graphs, MiB) with the defaults on this GPU."""
-        return _graphs(self._tier(setup.gpu), self._graph_cap(setup.gpu))
+        """(PIECEWISE graphs, FULL graphs, MiB) with the default capture sizes at the launch's limits."""
+        gpu = setup.gpu
+        tier, cap = _card(gpu.memory_bytes, gpu.name, gpu.vendor)
+        tokens, seqs = served_limits(tier, setup.batch)
+        return _graphs(tokens, seqs, cap)
 
     def overhead(self, setup: Setup, per: Mapping[str, int]) -> Part:
         base, f = self.base_overhead(setup, per)  # CUDA context and NCCL (vLLM has no allocator slack)
@@ -158,9 +195,11 @@ class VLLM(Runtime):
             return Part(base + graphs * MiB)
         f = f + mib(GRAPH_FIRST_MIB, "first graph") + q(pieces - 1 + full - 1, "more graphs") * mib(
             GRAPH_PER_MIB, "each")
+        seqs = self.served_limits(setup.gpu, setup.batch)[1]
         return Part(base + graphs * MiB, explain(
-            f, f"CUDA graphs: {pieces} PIECEWISE + {full} FULL with vLLM's default capture sizes, inside the "
-               "KV budget as vLLM ≥ 0.20 profiles them (before 0.20 they were captured after the KV cache)"))
+            f, f"CUDA graphs: {pieces} PIECEWISE + {full} FULL with vLLM's default capture sizes at max_num_seqs "
+               f"{seqs:,}, inside the KV budget as vLLM ≥ 0.20 profiles them (before 0.20 they were captured "
+               "after the KV cache)"))
 
     def kv_block_tokens(self, setup: Setup) -> int:
         return BLOCK_TOKENS
@@ -169,7 +208,7 @@ class VLLM(Runtime):
         m = setup.spec
         h, qd, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
         inter, router = m.mlp_width
-        tokens, seqs, defaults = self.batch_defaults(setup.gpu)
+        tokens, seqs = self.served_limits(setup.gpu, setup.batch)
         sampler = int(min(tokens, seqs) * m.vocab_size * K.VLLM_SAMPLER_BYTES_PER_LOGIT)
         width = 2 * h + max(2 * qd + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2
         layer = math.ceil(tokens * 2 * width / setup.tp)
@@ -183,8 +222,17 @@ class VLLM(Runtime):
         why = explain(tmax(f_layer, f_sampler),
                       "the profile run's larger peak: one layer at the batch's tokens, or the sampler over "
                       "every sequence (not split by TP)",
-                      "activation width = 2·hidden + max(2·q + 2·kv, 3·intermediate) + 2·experts", defaults)
+                      "activation width = 2·hidden + max(2·q + 2·kv, 3·intermediate) + 2·experts",
+                      self._limits_why(setup.gpu, tokens, seqs))
         return Part(max(layer, sampler), why)
+
+    def _limits_why(self, gpu: GPUSpec, tokens: int, seqs: int) -> str:
+        default_tokens, default_seqs, why = self.batch_defaults(gpu)
+        if (tokens, seqs) == (default_tokens, default_seqs):
+            return why
+        raised = "; --max-num-batched-tokens: max_num_seqs, as vLLM requires" if tokens != default_tokens else ""
+        return (f"`vllm serve` on {gpu.name} as the plan launches it: max_num_batched_tokens {tokens:,}, "
+                f"max_num_seqs {seqs:,} (--max-num-seqs: the batch, above the default {default_seqs:,}{raised})")
 
     def usable_bytes(self, s: Scenario, gpu: GPUSpec) -> int:
         return int(gpu.usable_bytes * self.memory_share(s, gpu)[0])
@@ -206,9 +254,14 @@ class VLLM(Runtime):
             Flag("--gpu-memory-utilization", f"{share:g}", "the share of each card vLLM may take"
                  + (f"; leaves KV room for {numbers['kv_capacity_tokens']:,} tokens" if numbers["kv_capacity_tokens"] else "")),
         ]
-        _, seqs, _ = self.batch_defaults(numbers["card"])
-        if w.batch_size > seqs:
-            flags.append(Flag("--max-num-seqs", str(w.batch_size), "the scenario's concurrency"))
+        default_tokens, default_seqs, _ = self.batch_defaults(numbers["card"])
+        tokens, seqs = self.served_limits(numbers["card"], w.batch_size)
+        if seqs != default_seqs:
+            flags.append(Flag("--max-num-seqs", str(seqs), f"the scenario's concurrency, above vLLM's default "
+                              f"{default_seqs:,} on this card"))
+        if tokens != default_tokens:
+            flags.append(Flag("--max-num-batched-tokens", str(tokens), f"at least --max-num-seqs (vLLM refuses "
+                              f"fewer), above the default {default_tokens:,} on this card"))
         words = (f.value if f.flag == "model" else f"{f.flag} {f.value}" for f in flags)  # the model is positional
         return "vllm serve " + " ".join(words), tuple(flags), {}
 
