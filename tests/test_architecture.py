@@ -40,3 +40,14 @@ def test_models_reads_the_index_without_the_records():
     records = (*HEAVY, "vramtui.core.record", "vramtui.core.model")
     assert imported_by("models", among=records) == set()
     assert imported_by("models", "qwen", "--json", among=records) == set()
+
+
+@pytest.mark.parametrize("args", [
+    ("estimate", "--model", "llama-3.1-8b", "--json"),
+    ("fit", "--model", "llama-3.1-8b"),
+], ids=lambda a: a[0])
+def test_estimate_and_fit_start_without_the_costly_stdlib_modules(args):
+    """Issue 14: `dataclasses` (which imports `inspect`, `ast`, `dis`) and its class building were about a
+    third of these commands' process time, the TOML parser and `tempfile` another tenth
+    (docs/performance.md); their records are named tuples and the preset index is JSON."""
+    assert imported_by(*args, among=("dataclasses", "inspect", "tomllib", "tempfile", "tomli_w")) == set()

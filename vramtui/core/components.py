@@ -8,12 +8,11 @@ each term and its source.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import constants as K
 from .formats import extra_weight_bytes, weight_bytes
 from .formula import Term, explain, explaining, q, size
-from .runtimes import Part
 from .setup import Setup
 from .units import GiB
 
@@ -22,24 +21,29 @@ def _ceil_div(a: int | float, b: int) -> int:
     return int(math.ceil(a / b))
 
 
-@dataclass(frozen=True)
-class Weights(Part):
+class Weights(NamedTuple):  # a Part with the weights' own figures (a NamedTuple cannot extend one)
+    bytes: int
+    why: str = ""
+    notes: tuple[str, ...] = ()
     shard: int = 0  # this GPU's share of the weights without ZeRO-3's gathered layers or autocast's cache
     extra: int = 0  # of the bytes, modules outside the language model (vision tower, projector, MTP head)
 
 
-@dataclass(frozen=True)
-class KVCache(Part):
+class KVCache(NamedTuple):
+    bytes: int
+    why: str = ""
+    notes: tuple[str, ...] = ()
     per_token: int = 0  # bytes per token of one sequence on this GPU, all its layers (vLLM capacity uses it)
 
 
-@dataclass(frozen=True)
-class Activations(Part):
+class Activations(NamedTuple):
+    bytes: int
+    why: str = ""
+    notes: tuple[str, ...] = ()
     saved: int = 0  # training: what all layers keep for backward (Korthikanti et al.'s Table 2)
 
 
-@dataclass(frozen=True)
-class States:
+class States(NamedTuple):
     gradients: int
     states: int
     temp: int  # the optimizer step's temporary (torch's foreach implementation)
@@ -156,8 +160,7 @@ def weights(setup: Setup) -> Weights:
 
 
 
-@dataclass(frozen=True)
-class KVLayout:
+class KVLayout(NamedTuple):
     """What the KV cache's size reads of the model, its formats and the parallelism, and not of context
     or batch; the fit solvers make it once per GPU key and pass it to ``kv_cache``."""
 

@@ -5,22 +5,21 @@ Its own module so that every method (``methods.py``) builds one without importin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 COMPONENTS: tuple[str, ...] = (
     "weights", "kv_cache", "activations", "gradients", "optimizer_states", "adapters", "overhead",
 )
 
 
-@dataclass(frozen=True)
-class Estimate:
+class Estimate(NamedTuple):
     """Memory in bytes. ``per_gpu`` is the busiest GPU; ``components`` sums over every GPU."""
 
     method: str
     parameters: int
     gpus: int
     per_gpu: dict[str, int]
-    why: dict[str, str] = field(default_factory=dict)
+    why: dict[str, str] = {}  # never mutated: a shared empty default is safe
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()  # the setup runs, but not as the numbers alone suggest
     gpu: str = ""  # the GPU whose runtime defaults the estimate used

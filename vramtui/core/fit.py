@@ -9,7 +9,6 @@ runtime's behaviour, ``Runtime.gpu_key``): only the limit differs from card to c
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from . import components as C
@@ -28,8 +27,7 @@ from .units import GiB
 TP_STEPS = (1, 2, 4, 8)
 
 
-@dataclass(frozen=True)
-class GPUFit:
+class GPUFit(NamedTuple):
     gpu: GPUSpec
     need_bytes: int  # the busiest GPU's need
     usable_bytes: int  # what the scenario may use on this card (vLLM: × gpu_memory_utilization)
@@ -70,21 +68,23 @@ class GPUFit:
         }
 
 
-@dataclass
 class _KeyMemo:
     """What the grid computes once per GPU key (``Runtime.gpu_key``) and shares between its cards."""
 
-    estimate: Estimate  # on the key's first card, its runtime defaults applied
-    needs: dict[tuple, int] = field(default_factory=dict)  # per-GPU need as context or batch varies
-    spreads: dict[int, int] = field(default_factory=dict)  # per-GPU need on n GPUs (TP or layer split)
-    setup: Setup | None = None  # the scenario on the key's first card that needed one, defaults resolved
-    weights: C.Weights | None = None  # the solvers' weights: context and batch do not change them
-    # and the other parts that read neither: the KV layout, training's states, and the inference
-    # activations where the runtime's do not follow the workload (vLLM's profile run: they depend on
-    # the card's batch defaults, which is why vLLM's key is its tier; they hold up to the default
-    # max_num_seqs, Fixed.activations_batch, and a larger batch makes its own)
-    fixed: Fixed | None = None
-    decode_bytes: float | None = None  # read per decoded token with the estimate's KV cache (None: training)
+    __slots__ = ("estimate", "needs", "spreads", "setup", "weights", "fixed", "decode_bytes")
+
+    def __init__(self, estimate: Estimate, decode_bytes: float | None) -> None:
+        self.estimate = estimate  # on the key's first card, its runtime defaults applied
+        self.needs: dict[tuple, int] = {}  # per-GPU need as context or batch varies
+        self.spreads: dict[int, int] = {}  # per-GPU need on n GPUs (TP or layer split)
+        self.setup: Setup | None = None  # the scenario on the key's first card that needed one, defaults resolved
+        self.weights: C.Weights | None = None  # the solvers' weights: context and batch do not change them
+        # and the other parts that read neither: the KV layout, training's states, and the inference
+        # activations where the runtime's do not follow the workload (vLLM's profile run: they depend on
+        # the card's batch defaults, which is why vLLM's key is its tier; they hold up to the default
+        # max_num_seqs, Fixed.activations_batch, and a larger batch makes its own)
+        self.fixed: Fixed | None = None
+        self.decode_bytes = decode_bytes  # read per decoded token with the estimate's KV cache (None: training)
 
 
 class _Limits(NamedTuple):

@@ -8,9 +8,8 @@ type inside a K-quant "mix" follows ``llama_tensor_get_type_impl`` in ``src/llam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from .model import ModelSpec
 
@@ -36,8 +35,7 @@ GGML_BLOCK = {name: (256 if name.endswith("_k") or name == "iq4_xs" else 32) for
 GGML_BLOCK["f32"] = GGML_BLOCK["f16"] = 1
 
 
-@dataclass(frozen=True)
-class WeightFormat:
+class WeightFormat(NamedTuple):
     id: str
     label: str
     kind: Literal["float", "quant", "gguf", "nominal"]
@@ -104,8 +102,7 @@ WEIGHT_FORMATS: dict[str, WeightFormat] = {
 }
 
 
-@dataclass(frozen=True)
-class KVFormat:
+class KVFormat(NamedTuple):
     id: str
     label: str
     bytes_per_elem: float
@@ -307,8 +304,7 @@ def extra_weight_bytes(model: ModelSpec, fmt: WeightFormat) -> int:
     return _bits_bytes(model.extra_parameters, bits)
 
 
-@dataclass(frozen=True)
-class LayerLayout:
+class LayerLayout(NamedTuple):
     """A model's weights as a layer split places them: the input embedding table, each repeating
     layer, and the output layer (lm_head + final norm; llama.cpp's ``-ngl`` counts it as one layer)."""
 

@@ -8,9 +8,8 @@ tensors a quantised format leaves at 16 bit (embeddings, lm_head, norms) apart f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .record import ConfigDict, Field, Record, field_validator, model_validator
 
@@ -231,8 +230,7 @@ class ModelSpec(Record):
         return self.counts().active
 
 
-@dataclass(frozen=True)
-class ParamCounts:
+class ParamCounts(NamedTuple):
     """Parameters grouped by how formats and LoRA treat them."""
 
     embedding: int  # token (+ learned position) embeddings
@@ -343,4 +341,4 @@ def count_parameters(m: ModelSpec) -> ParamCounts:
         active=0,
     )
     active = counts.total - experts + active_experts - m.extra_parameters
-    return ParamCounts(**{**counts.__dict__, "active": active})
+    return counts._replace(active=active)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .gpuspec import GPUSpec
 from .units import GiB
@@ -25,16 +24,14 @@ if TYPE_CHECKING:  # the runtimes import this module's types; the registry is im
 HOST_BANDWIDTH_GBS = 89.6
 
 
-@dataclass(frozen=True)
-class Host:
+class Host(NamedTuple):
     """The machine's RAM, where what does not fit the GPUs goes; ``None``: not known."""
 
     memory_bytes: int | None = None
     bandwidth_gbs: float = HOST_BANDWIDTH_GBS
 
 
-@dataclass(frozen=True)
-class Flag:
+class Flag(NamedTuple):
     """One flag or setting of the launch command and the plan number it comes from."""
 
     flag: str
@@ -45,13 +42,12 @@ class Flag:
         return {"flag": self.flag, "value": self.value, "why": self.why}
 
 
-@dataclass(frozen=True)
-class Device:
+class Device(NamedTuple):
     gpu: GPUSpec
     bytes: int
     usable_bytes: int
     layers: int | None = None  # layer split: how many of the model's layers this GPU holds
-    parts: dict[str, int] = field(default_factory=dict)  # weights, kv_cache, activations (compute), overhead ...
+    parts: dict[str, int] = {}  # (never mutated: a shared empty default is safe) weights, kv_cache, activations (compute), overhead ...
 
     @property
     def fits(self) -> bool:
@@ -62,23 +58,22 @@ class Device:
                 "parts": dict(self.parts)}
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     runtime: str
     fits: bool
     devices: tuple[Device, ...]
     command: str
     flags: tuple[Flag, ...] = ()
     host_bytes: int = 0
-    host_parts: dict[str, int] = field(default_factory=dict)
+    host_parts: dict[str, int] = {}  # the dict defaults are never mutated: sharing them is safe
     total_layers: int | None = None
     gpu_layers: int | None = None
     max_context: int | None = None
     tokens_per_s: float | None = None
     warnings: tuple[str, ...] = ()
-    files: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = {}
     summary: str = ""  # one line: what the plan does
-    details: dict[str, Any] = field(default_factory=dict)  # runtime-specific numbers (tensor_parallel, kv tokens ...)
+    details: dict[str, Any] = {}  # runtime-specific numbers (tensor_parallel, kv tokens ...)
 
     def to_json(self) -> dict[str, Any]:
         return {

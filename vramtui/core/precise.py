@@ -6,7 +6,7 @@ one GPU, defaults resolved by the runtime); nothing here holds state between ste
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import components as C
 from .estimate import COMPONENTS, Estimate
@@ -33,22 +33,20 @@ def _plus(text: str, term: Term, *comments: str) -> str:
     return explain(f"{formula} + {term.text}", *comments, rest)
 
 
-@dataclass
 class _Assembled:
     """The components on the busiest GPU with their arithmetic, and what an Estimate reports beside them."""
 
-    per: dict[str, int]
-    why: dict[str, str]
-    notes: list[str]
-    weights: C.Weights
-    kv: C.KVCache
-    model_states: int
-    saved: int = 0
-    trainable: int = 0
+    __slots__ = ("per", "why", "notes", "weights", "kv", "model_states", "saved", "trainable")
+
+    def __init__(self, per: dict[str, int], why: dict[str, str], notes: list[str], weights: C.Weights,
+                 kv: C.KVCache, model_states: int) -> None:
+        self.per, self.why, self.notes, self.weights, self.kv = per, why, notes, weights, kv
+        self.model_states = model_states
+        self.saved = 0
+        self.trainable = 0
 
 
-@dataclass(frozen=True)
-class Fixed:
+class Fixed(NamedTuple):
     """Parts of an estimate that read neither context nor batch, for a caller that varies only those
     and makes them once (the fit solvers, per GPU key); None: made by each estimate."""
 

@@ -9,11 +9,10 @@ torch.optim keeps optimizer states in the parameters' dtype, so pure bf16 gives 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Recipe:
+class Recipe(NamedTuple):
     id: str
     label: str
     param_bytes: int  # the trained copy of the weights, per parameter

@@ -8,8 +8,7 @@ and default cites the runtime's own source or documentation.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..formats import KVFormat, WeightFormat
 from ..formula import SILENT, Term, explain, explaining, mib, percent, size
@@ -25,8 +24,7 @@ if TYPE_CHECKING:
 ALL_MODES = ("inference", "lora", "qlora", "full")
 
 
-@dataclass(frozen=True)
-class Part:
+class Part(NamedTuple):
     """One component: its bytes on the busiest GPU and the formula that gave them."""
 
     bytes: int
@@ -34,8 +32,7 @@ class Part:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """A setup the runtime refuses (or warns about): the settings involved and why, with a source."""
 
     fields: tuple[str, ...]  # key paths, the first is the one to flag ("workload.mode")

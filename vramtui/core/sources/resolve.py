@@ -7,8 +7,8 @@ so the three accept the same things and fail with the same one-line messages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import presets
 from ..model import ModelSpec
@@ -18,8 +18,7 @@ class SourceError(ValueError):
     """The model could not be read; one line naming what was given and what went wrong."""
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     spec: ModelSpec
     kind: str  # "preset" | "hub" | "folder" | "gguf"
     ref: str  # the preset id, repo id, folder or file as given
