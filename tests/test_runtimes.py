@@ -269,3 +269,22 @@ def test_vllm_estimates_the_max_num_seqs_its_launch_command_sets():
         tokens = re.search(r"--max-num-batched-tokens (\d+)", command)
         assert (int(tokens.group(1)) if tokens else 2048) >= launched
         assert f"max_num_batched_tokens {max(2048, launched):,}" in est.why["activations"]
+
+
+def test_flash_attention_compute_buffer_is_layer_0s_ffn_when_it_outgrows_the_logits():
+    # ollama 0.30.10 (llama-server), Codestral 22B Q4_0, -c 4096 --flash-attn auto -ub 512 on an A40:
+    # "sched_reserve:      CUDA0 compute buffer size =   136.01 MiB" (Jantoniio3/TFG@a9b0dc33 ollama_logs.txt).
+    # The logits are 512 x (32,768 + 6,144) x 4 B = 76 MiB; layer 0's FFN: 512 x (3 x 16,384 + 3 x 6,144) x 4 B
+    # + the f16 KQ mask 512 x 4,096 x 2 B = 136 MiB (the 0.01 is the token ids and positions)
+    e = estimate(make(model="codestral-22b", weights="q4_0", runtime="ollama", context_length=4096,
+                      flash_attention=True))
+    assert e.components["activations"] == 136 * MiB
+    assert "f16 KQ mask" in e.why["activations"]
+    # without flash attention the scores, not the FFN, stay the rule
+    off = estimate(make(model="codestral-22b", weights="q4_0", runtime="ollama", context_length=4096,
+                        flash_attention=False))
+    assert "FFN" not in off.why["activations"]
+    # a small FFN: the logits stay the peak (qwen3-14b at 32K on llama.cpp b5505: 306.75 MiB)
+    q3 = estimate(make(model="qwen3-14b", weights="q8_0", runtime="llama.cpp", context_length=32768,
+                       kv_cache="q8_0", flash_attention=True))
+    assert q3.components["activations"] == round(306.75 * MiB)

@@ -123,7 +123,7 @@ class LlamaCpp(Runtime):
         n_ctx = setup.kv_tokens * setup.batch
         logits = ub * (m.vocab_size + h) * 4
         flash = setup.flash_attention
-        attn = 0 if flash else self._nofa_attention(setup)
+        attn = self._fa_ffn_stage(setup) if flash else self._nofa_attention(setup)
         if not explaining():  # the fit solvers: the bytes alone
             return Part(max(logits, attn))
         f_logits = q(ub, ub_name) * (q(m.vocab_size, "vocab") + q(h, "hidden")) * q(4, "B logits")
@@ -132,7 +132,14 @@ class LlamaCpp(Runtime):
             parts.append(q(ub, ub_name) * q(n_ctx, "n_ctx") * (q(m.num_attention_heads, "heads") + q(1, "mask"))
                          * q(4, "B scores") + q(ub, ub_name) * q(K.LLAMACPP_NOFA_HIDDEN, "rows") * q(h, "hidden")
                          * q(4, "B"))
-        comments = ["compute buffer: the larger of the output logits and, without flash attention, the scores"]
+        elif attn:
+            parts.append(q(ub, ub_name) * (q(3, "FFN rows") * q(m.intermediate_size, "intermediate")
+                                           + q(3, "rows") * q(h, "hidden")) * q(4, "B")
+                         + q(ub, ub_name) * q(n_ctx, "n_ctx") * q(2, "B f16 mask"))
+        comments = ["compute buffer: the larger of the output logits and, without flash attention, the scores"
+                    if not flash else
+                    "compute buffer: the larger of the output logits and the first layer's FFN (gate, up and "
+                    "their product, 3 hidden rows, the f16 KQ mask that every layer reads)"]
         if setup.pp > 1:
             comments.append("every GPU of the layer split holds its own compute buffer")
         why = explain(tmax(*parts) if len(parts) > 1 else f_logits, *comments)
@@ -194,6 +201,33 @@ class LlamaCpp(Runtime):
         # get_op_batch_size returns 0 for it)
         host = ub * n_kv * 4 + ub * h * 4
         return gpu, host
+
+    def _fa_ffn_stage(self, setup: Setup) -> int:
+        """With flash attention, the compute buffer's high-water mark at the first layer's FFN (dense models).
+
+        ggml-alloc (ggml_gallocr_alloc_graph_impl / ggml_dyn_tallocr_alloc: best fit among the free blocks,
+        else the tail; a tensor freed after its last consumer) places, in graph order: the split's input
+        copies first (ggml-backend.cpp ggml_backend_sched_split_graph: "add inputs to the graph copy so that
+        they are allocated by ggml-alloc at the start of the split": the embedding rows, h per token, and the
+        KQ mask), then layer 0. The f16 mask (src/llama-graph.cpp build_attn_inp_kv: "self_kq_mask_cnv =
+        cparams.flash_attn ? ggml_cast(ctx0, inp->self_kq_mask, GGML_TYPE_F16)"), n_kv x n_ubatch x 2 B,
+        stays live until the last layer's flash attention. At layer 0's FFN (build_ffn, LLM_FFN_PAR:
+        ffn_gate and ffn_up, n_ubatch x I f32 each, and ggml_swiglu_split's output, a GLU that
+        ggml_op_can_inplace does not reuse in place) the three I-sized tensors sit above the freed
+        embedding rows, the mask, the freed ffn_norm rows (ffn_up is its last reader) and ffn_inp (read
+        again by the residual add): n_ubatch x (3I + 3h) x 4 B + the f16 mask. Sources at
+        ollama/ollama@f63eea3d273816ffc27fbeb0662ab44d236abc45 (vendored llama.cpp ec98e2002):
+        llama/llama.cpp/src/llama-graph.cpp, src/models/qwen2.cpp and llama.cpp (the layer's node order),
+        ml/backend/ggml/ggml/src/ggml-alloc.c, ggml-backend.cpp. Replaying that allocator over the qwen2 /
+        llama graph gives these bytes to the 0.01 MiB of the small inputs for Qwen2.5-7B/32B (ae-llama's
+        build-10240 probe), Codestral 22B and Mistral 7B (ollama); no number is fitted.
+        A MoE layer's FFN is a different graph (build_moe_ffn): 0 here, the logits stay the estimate."""
+        m = setup.spec
+        if m.is_moe:
+            return 0
+        ub = min(self.ubatch(setup)[0], setup.batch * setup.context)
+        n_kv = setup.kv_tokens * setup.batch
+        return ub * (3 * m.intermediate_size + 3 * m.hidden_size) * 4 + ub * n_kv * 2
 
     def _nofa_attention(self, setup: Setup) -> int:
         """The scores' bytes of inference_activations without flash attention."""
