@@ -221,9 +221,10 @@ class LlamaCpp(Runtime):
         ml/backend/ggml/ggml/src/ggml-alloc.c, ggml-backend.cpp. Replaying that allocator over the qwen2 /
         llama graph gives these bytes to the 0.01 MiB of the small inputs for Qwen2.5-7B/32B (ae-llama's
         build-10240 probe), Codestral 22B and Mistral 7B (ollama); no number is fitted.
-        A MoE layer's FFN is a different graph (build_moe_ffn): 0 here, the logits stay the estimate."""
+        A MoE layer's FFN is a different graph (build_moe_ffn), and a plain two-matrix MLP (no gate: its
+        activation may run in place) was not replayed: 0 for both, the logits stay the estimate."""
         m = setup.spec
-        if m.is_moe:
+        if m.is_moe or not m.mlp_gated:
             return 0
         ub = min(self.ubatch(setup)[0], setup.batch * setup.context)
         n_kv = setup.kv_tokens * setup.batch
