@@ -216,6 +216,39 @@ def lora(model, rank: int, targets: list[str]):
     return get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets, lora_dropout=0.0))
 
 
+class MatMul4BitKeepsInput(torch.autograd.Function):
+    """bitsandbytes 0.41.0-0.43.1's MatMul4Bit (bitsandbytes/autograd/_functions.py, e.g. 0.42.0 lines
+    514-525): forward computes linear(A, dequantize_4bit(B).to(A.dtype).t()) and keeps
+    ``ctx.tensors = (A, B)`` whenever A or B needs a gradient, so a frozen 4-bit layer's input stays
+    alive until its backward; 0.43.2 keeps ``(None, B)`` (commit 9e75374, "fix QLoRA mem bug: delete
+    useless buffered activation", #1270). bitsandbytes holds A as a ctx attribute, which
+    saved_tensors_hooks do not see, so this stand-in saves the same tensor with save_for_backward."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.weight = weight
+        if any(ctx.needs_input_grad[:2]):
+            ctx.save_for_backward(a)
+        return torch.nn.functional.linear(a, weight)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad @ ctx.weight, None
+
+
+def bnb_before_0432(model):
+    """Every frozen linear of the decoder layers computes as bitsandbytes < 0.43.2's 4-bit layer does
+    (transformers quantizes those and keeps lm_head 16-bit); the adapters are untouched."""
+    import types
+
+    layers = model.base_model.model.model.layers
+    for layer in layers:
+        for mod in layer.modules():
+            if isinstance(mod, torch.nn.Linear) and not mod.weight.requires_grad:
+                mod.forward = types.MethodType(lambda self, x: MatMul4BitKeepsInput.apply(x, self.weight), mod)
+    return model
+
+
 def run() -> dict[str, Any]:
     import peft
     import transformers
@@ -239,6 +272,11 @@ def run() -> dict[str, Any]:
         _, model = build(overrides, "sdpa")
         targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
         out["saved"][f"{name}/lora-all/sdpa"] = saved_for_backward(lora(model, 8, targets), tokens)
+        # QLoRA on bitsandbytes < 0.43.2 (no kbit upcast): the frozen 4-bit layers keep their inputs
+        for mode, tg in (("qv", ["q_proj", "v_proj"]), ("all", targets)):
+            _, model = build(overrides, "sdpa")
+            out["saved"][f"{name}/qlora-bnb041-{mode}/sdpa"] = saved_for_backward(
+                bnb_before_0432(lora(model, 8, tg)), tokens)
     # eager attention at a second length: the seq² term's coefficient
     _, model = build({}, "eager")
     out["saved"]["base/full/eager/seq128"] = saved_for_backward(model, torch.randint(0, BASE["vocab_size"], (BATCH, 128)))

@@ -25,15 +25,23 @@ TRACE = json.loads((ROOT / "validation" / "traces" / "cpu-trace.json").read_text
 TOKENS = TRACE["tokens"]
 TARGETS = {"lora-qv": ["q_proj", "v_proj"],
            "lora-all": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+# QLoRA on bitsandbytes < 0.43.2 (optimizations.legacy_bnb): the tracer's stand-in for that MatMul4Bit
+# keeps each frozen layer's input, as bitsandbytes 0.41.0-0.43.1 does
+LEGACY_BNB = "qlora-bnb041-"
+TARGETS |= {LEGACY_BNB + "qv": TARGETS["lora-qv"], LEGACY_BNB + "all": TARGETS["lora-all"]}
 
 
 def scenario(config: dict, mode: str, flash: bool, seq: int = TOKENS["seq"]) -> Scenario:
     spec = spec_from_config({**config, "model_type": "llama"}, "traced")
     s = default_scenario()
+    legacy_bnb = mode.startswith(LEGACY_BNB)
     opts = {**s.optimizations.model_dump(), "flash_attention": flash, "gradient_checkpointing": False,
             "lora_rank": 8, "lora_targets": TARGETS.get(mode, ["q_proj", "v_proj"])}
     work = {**s.workload.model_dump(), "mode": "full" if mode == "full" else "lora", "weights": "bf16",
             "recipe": "bf16-pure", "context_length": seq, "batch_size": TOKENS["batch"]}
+    if legacy_bnb:  # 4-bit weights, no fp32 upcast (the traced model keeps bf16 norms and embeddings)
+        opts |= {"kbit_upcast": False, "legacy_bnb": True}
+        work |= {"mode": "qlora", "weights": "nf4"}
     return Scenario.model_validate({"model": ModelChoice(spec=spec), "hardware": s.hardware, "workload": work,
                                     "optimizations": opts})
 
@@ -62,6 +70,23 @@ def test_eager_attention_and_optimizer_constants_are_the_traced_ones():
     temp = TRACE["optimizer_temporary_bytes_per_param"]
     assert K.FOREACH_TEMP_STATES["adamw"] * K.OPTIMIZER_STATE_BYTES["adamw"]["fp32"] / K.OPTIMIZER_STATES["adamw"] == temp["adamw"]
     assert K.FOREACH_TEMP_STATES["sgd-momentum"] == temp["sgd-momentum"] == 0
+
+
+@pytest.mark.parametrize("targets", ["qv", "all"])
+def test_legacy_bitsandbytes_keeps_the_frozen_layers_inputs(targets):
+    """bitsandbytes < 0.43.2: each 4-bit layer's input is kept for backward, 4 B x hidden + 2 B x MLP width
+    per token per layer more than LoRA on a bf16 base (whose frozen layers keep nothing), in the trace and
+    in the estimate alike; without the setting QLoRA saves what LoRA does (bitsandbytes >= 0.43.2)."""
+    config = TRACE["configs"]["base"]
+    traced = traced_layer(f"base/{LEGACY_BNB}{targets}/sdpa") - traced_layer(f"base/lora-{targets}/sdpa")
+    per_token = traced / (TOKENS["batch"] * TOKENS["seq"])
+    assert per_token == 4 * config["hidden_size"] + 2 * config["intermediate_size"]
+    legacy = scenario(config, LEGACY_BNB + targets, True)
+    modern = legacy.model_copy(update={"optimizations": legacy.optimizations.model_copy(update={"legacy_bnb": False})})
+    layers = legacy.model.spec.num_hidden_layers
+    on, off = (estimate(s, "precise").saved_activations_per_gpu / layers for s in (legacy, modern))
+    assert on - off == traced
+    assert off == traced_layer(f"base/lora-{targets}/sdpa")
 
 
 @pytest.mark.measure

@@ -61,6 +61,49 @@ def test_the_cli_flag_and_the_runtime_default(capsys):
     assert "QLoRA only" in capsys.readouterr().err
 
 
+def _bnb_version(notes: str) -> tuple[int, ...] | None:
+    import re
+
+    found = {tuple(int(x) for x in v.split(".")) for v in re.findall(r"[Bb]itsandbytes (\d+\.\d+\.\d+)", notes)}
+    assert len(found) <= 1, found  # one version per run
+    return found.pop() if found else None
+
+
+def test_the_points_on_bitsandbytes_before_0432_say_so():
+    """optimizations.legacy_bnb follows the bitsandbytes version a QLoRA point's notes give: MatMul4Bit kept
+    its input up to 0.43.1 (commit 9e75374, first in 0.43.2). Its size comes from the tracer
+    (tests/test_traces.py), not from these points, which stay out of sample."""
+    qlora = [p for p in load_points() if p.mode == "qlora" and p.weights in ("nf4", "nf4-dq")]
+    legacy = [p for p in qlora if (v := _bnb_version(p.notes)) is not None and v < (0, 43, 2)]
+    newer = [p for p in qlora if (v := _bnb_version(p.notes)) is not None and v >= (0, 43, 2)]
+    assert len(legacy) >= 7 and len(newer) >= 7
+    assert all(p.legacy_bnb for p in legacy) and not any(p.legacy_bnb for p in newer)
+    assert all(p.legacy_bnb is None for p in load_points() if p not in legacy)
+
+
+def test_legacy_bitsandbytes_keeps_the_4bit_layers_inputs_and_the_cli_flag(capsys):
+    import json
+
+    base = dict(mode="qlora", weights="nf4", gradient_checkpointing=False, batch_size=1, context_length=1304,
+                kbit_upcast=False)
+    on, off = (estimate(make("llama-2-7b", **base, legacy_bnb=v), "precise") for v in (True, False))
+    # the two norms' outputs and the MLP product, bf16: 2 x (2 x 4,096 + 11,008) B, 32 layers x 1,304 tokens
+    assert on.saved_activations_per_gpu - off.saved_activations_per_gpu == 32 * 1304 * 2 * (2 * 4096 + 11008)
+    assert "bitsandbytes < 0.43.2" in on.why["activations"]
+    gc = {**base, "gradient_checkpointing": True}  # only the recomputed layer keeps them
+    on, off = (estimate(make("llama-2-7b", **gc, legacy_bnb=v), "precise") for v in (True, False))
+    assert on.saved_activations_per_gpu == off.saved_activations_per_gpu
+    assert on.per_gpu["activations"] - off.per_gpu["activations"] == 1304 * 2 * (2 * 4096 + 11008)
+    args = ["estimate", "--model", "llama-2-7b", "--mode", "qlora", "--weights", "nf4", "--json"]
+    runs = []
+    for extra in ([], ["--legacy-bnb"]):
+        assert main([*args, *extra]) == 0
+        runs.append(json.loads(capsys.readouterr().out)["per_gpu_bytes"])
+    assert runs[1] > runs[0]
+    assert main(["estimate", "--model", "llama-2-7b", "--mode", "lora", "--legacy-bnb"]) == 0  # said, not applied
+    assert "bitsandbytes 4-bit" in capsys.readouterr().err
+
+
 def test_zero3_gathers_the_running_layer_and_deepspeeds_default_prefetch():
     """DeepSpeed's defaults: prefetch 5e7 elements beyond the running layer, at most 1e9 live."""
     from vramtui.core import constants as K

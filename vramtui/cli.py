@@ -127,6 +127,8 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--legacy-cache", action=argparse.BooleanOptionalAction, default=None,
                    help="transformers inference before 4.42: generate's tuple cache holds the previous step's "
                         "cache beside the new one")
+    p.add_argument("--legacy-bnb", action=argparse.BooleanOptionalAction, default=None,
+                   help="QLoRA on bitsandbytes before 0.43.2: each 4-bit layer keeps its input for backward")
     p.add_argument("--kbit-upcast", action=argparse.BooleanOptionalAction, default=None,
                    help="QLoRA: PEFT's prepare_model_for_kbit_training keeps embeddings, lm_head and norms in fp32 "
                         "(default: the runtime's way)")
@@ -257,7 +259,8 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
                       ("flash_attention", "flash_attention"), ("checkpointing", "gradient_checkpointing"),
                       ("cpu_offload", "cpu_offload"), ("sequence_parallel", "sequence_parallel"),
                       ("kbit_upcast", "kbit_upcast"), ("optimizer_in_backward", "optimizer_in_backward"),
-                      ("activation_offloading", "activation_offloading"), ("legacy_cache", "legacy_cache")):
+                      ("activation_offloading", "activation_offloading"), ("legacy_cache", "legacy_cache"),
+                      ("legacy_bnb", "legacy_bnb")):
         if getattr(a, flag) is not None:
             o[key] = getattr(a, flag)
     if a.lora_targets:
@@ -273,7 +276,7 @@ FIELD_FLAGS = {"recipe": "recipe", "gpu_memory_utilization": "gpu_memory_utiliza
                "dp": "data_parallel", "checkpointing": "gradient_checkpointing", "cpu_offload": "cpu_offload",
                "sequence_parallel": "sequence_parallel", "kbit_upcast": "kbit_upcast",
                "optimizer_in_backward": "optimizer_in_backward", "activation_offloading": "activation_offloading",
-               "legacy_cache": "legacy_cache"}
+               "legacy_cache": "legacy_cache", "legacy_bnb": "legacy_bnb"}
 
 
 def _unused_flags(a: argparse.Namespace, s: Scenario) -> list[str]:

@@ -270,6 +270,15 @@ def training_activations(setup: Setup) -> Activations:
         # adapted matrix's input and its rank-r product
         per_tok -= 8 * h + 2 * inter
         per_tok += sum(4 * i + 4 * o.lora_rank for i, _ in lora_matrices(setup))
+    legacy_bnb = w.mode == "qlora" and o.legacy_bnb and setup.weight_format.id in K.BNB_4BIT
+    if legacy_bnb:
+        # bitsandbytes 0.41.0-0.43.1's MatMul4Bit keeps ``ctx.tensors = (A, B)`` whenever A needs a gradient
+        # (bitsandbytes/autograd/_functions.py @ 0.42.0 lines 522-523), frozen weight or not; 0.43.2 keeps
+        # (None, B) (commit 9e75374, #1270). So each 4-bit layer's input stays alive: the two norms'
+        # outputs (q/k/v and gate/up share one each) and the MLP product; o_proj's input, the attention
+        # output, is kept anyway. scripts/trace_memory.py's stand-in for that MatMul4Bit records exactly
+        # 4 B x hidden + 2 B x MLP width more per token per layer (validation/traces: qlora-bnb041-*)
+        per_tok += 4 * h + 2 * inter
     per_tok = int(per_tok * scale)
     seq2 = 0 if flash else batch * heads * ctx ** 2
     layers = m.num_hidden_layers
@@ -341,6 +350,8 @@ def training_activations(setup: Setup) -> Activations:
         comments.append("what every layer saves for backward")
     if tp > 1 and not split_all:
         comments.append("norm and block inputs are kept whole on every GPU without sequence parallelism")
+    if legacy_bnb:
+        comments.append("bitsandbytes < 0.43.2: each 4-bit layer keeps its input for backward")
     if fp32_logits:
         comments.append("the fp32 lm_head of prepare_model_for_kbit_training makes the logits fp32")
     if o.loss == "chunked":

@@ -62,6 +62,10 @@ TP_REPLICATED_ACT_BYTES = 10
 LOSS_LOGIT_BYTES = {"fp32-logits": 12, "bf16-logits": 6, "chunked": 8}
 LOSS_LOGIT_BYTES_DEFAULT = "fp32-logits"
 
+# The weight formats bitsandbytes' 4-bit layers (Linear4bit -> MatMul4Bit) compute from: NF4 with and
+# without double quantization (formats.py). optimizations.legacy_bnb applies to these only.
+BNB_4BIT = ("nf4", "nf4-dq")
+
 # Activation offloading (torchtune/training/_activation_offloading.py, OffloadActivations): every
 # saved tensor of at least min_offload_size (1024 B) is copied to pinned host memory on a side stream;
 # up to max_fwd_stash_size (5) tensors stay on the GPU while their copies are in flight, and backward

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .constants import BNB_4BIT
 from .record import Record
 from .runtimes import runtime
 from .scenario import Optimizations, Scenario, Workload
@@ -17,6 +18,7 @@ NO_ZERO = "a training mode without ZeRO (DeepSpeed's sharded optimizer steps aft
 NEEDS_DP = "needs data parallel > 1 and a training mode"
 NEEDS_TP = "needs tensor parallel > 1 and a training mode"
 HF_INFERENCE = "transformers inference only (runtime and mode on Workload, F3)"
+BNB_QLORA = "QLoRA on bitsandbytes 4-bit weights (nf4, nf4-dq) only (mode and weights on Workload, F3)"
 
 
 def _training(s: Scenario) -> bool:
@@ -48,6 +50,7 @@ OFF: dict[str, Callable[[Scenario], str | None]] = {
     "optimizer_in_backward": lambda s: (TRAINING_ONLY if not _training(s) else NO_ZERO
                                         if s.optimizations.zero_stage and s.optimizations.data_parallel > 1 else None),
     "activation_offloading": lambda s: None if _training(s) else TRAINING_ONLY,
+    "legacy_bnb": lambda s: None if s.workload.mode == "qlora" and s.workload.weights in BNB_4BIT else BNB_QLORA,
     "legacy_cache": lambda s: None if runtime(s.workload.runtime).legacy_cache and not _training(s) else HF_INFERENCE,
     "data_parallel": lambda s: None if _training(s) else TRAINING_ONLY,
     "sequence_parallel": lambda s: None if _training(s) and s.optimizations.tensor_parallel > 1 else NEEDS_TP,

@@ -147,6 +147,9 @@ class Optimizations(Record):
     # transformers before 4.42: generate() hands the cache to each forward as tuples and keeps that tuple
     # until the forward returns, so the last decode step holds the previous cache beside the new one
     legacy_cache: bool = False
+    # QLoRA on bitsandbytes before 0.43.2: MatMul4Bit keeps every 4-bit layer's input for backward, frozen
+    # or not (bitsandbytes/autograd/_functions.py; fixed by commit 9e75374, #1270)
+    legacy_bnb: bool = False
     tensor_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     # training with TP > 1: also split the layer norms' and dropouts' activations along the sequence
     # (Megatron's --sequence-parallel; Korthikanti et al. 2022). Off is the larger, safer figure.

@@ -130,6 +130,8 @@ class Point(Record):
     activation_offloading: bool | None = None
     # transformers inference before 4.42 (generate's tuple cache): the point's version says so
     legacy_cache: bool | None = None
+    # QLoRA on bitsandbytes before 0.43.2 (MatMul4Bit keeps its input): the point's version says so
+    legacy_bnb: bool | None = None
     tensor_parallel: int = 1
     pipeline_parallel: int = 1  # a layer split over GPUs (llama.cpp, ollama, device_map)
     # a partial offload: the log's "offloaded N/M layers"; output_first when llama.cpp's --fit placed it
@@ -161,7 +163,7 @@ class Point(Record):
                                 "sequence_parallel": self.sequence_parallel,
                                 "data_parallel": self.data_parallel, "zero_stage": self.zero_stage}
         for key in ("optimizer", "loss", "gradient_checkpointing", "lora_rank", "lora_targets", "kbit_upcast",
-                    "optimizer_in_backward", "activation_offloading", "legacy_cache"):
+                    "optimizer_in_backward", "activation_offloading", "legacy_cache", "legacy_bnb"):
             if getattr(self, key) is not None:
                 opts[key] = getattr(self, key)
         if (self.model is None) == (self.architecture is None):
