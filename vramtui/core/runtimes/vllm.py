@@ -306,9 +306,16 @@ class VLLM(Runtime):
     def kv_pool_bytes(self, setup: Setup, per_gpu: Mapping[str, int], version: tuple[int, ...] = VERSION) -> int:
         """The KV budget vLLM ``version`` computes (see CUDA_TOTAL_MIB): its requested share of torch's
         total, less what its profile charges."""
-        requested = self.usable_bytes(setup.s, setup.gpu)
+        return self._pool_and_batched(setup, per_gpu, version)[0]
+
+    def _pool_and_batched(self, setup: Setup, per_gpu: Mapping[str, int], version: tuple[int, ...]
+                          ) -> tuple[int, int]:
+        """(KV pool bytes, max_num_batched_tokens): one look-up of the card's limits for both."""
+        gpu = setup.gpu
+        tier, cap = _card(gpu.memory_bytes, gpu.name, gpu.vendor)
+        tokens, seqs = served_limits(tier, setup.batch)
+        graphs = _graphs(tokens, seqs, cap)[2] * MiB
         overhead = per_gpu["overhead"]
-        graphs = self.cuda_graphs(setup)[2] * MiB
         charged = sum(per_gpu.values()) - per_gpu["kv_cache"] - overhead  # weights, the profile's peak
         if version < (0, 6):  # 0.2-0.5 (vllm/worker/worker.py): the process's whole use, total - free
             charged += overhead - graphs
@@ -318,13 +325,13 @@ class VLLM(Runtime):
                 charged += setup.nccl_mib * MiB
         if version >= (0, 20):
             charged += graphs
-        return requested - charged
+        return self.usable_bytes(setup.s, gpu) - charged, tokens
 
     def logged_kv_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int,
                          version: tuple[int, ...]) -> int:
         """The "GPU KV cache size: N tokens" line vLLM ``version`` prints for this setup."""
-        return kv_tokens_line(setup, self.kv_pool_bytes(setup, per_gpu, version), kv_per_token, version,
-                              self.served_limits(setup.gpu, setup.batch)[0])
+        pool, batched = self._pool_and_batched(setup, per_gpu, version)
+        return kv_tokens_line(setup, pool, kv_per_token, version, batched)
 
     def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None
                ) -> tuple[str, tuple[Flag, ...], dict[str, str]]:
@@ -369,6 +376,12 @@ def kv_tokens_line(setup: Setup, pool: int, kv_per_token: int, version: tuple[in
     if attn <= 0 or pool <= 0:
         return max(0, pool // kv_per_token) if kv_per_token else 0
     windowed = min(m.windowed_layers, attn) if m.sliding_window else 0
+    if not linear and not windowed:  # one group of full-attention layers: blocks of 16 tokens
+        num_blocks = pool // (BLOCK_TOKENS * kv_per_token)
+        if version < (0, 21):
+            return num_blocks * BLOCK_TOKENS
+        length = setup.s.workload.context_length
+        return int(num_blocks / -(-length // BLOCK_TOKENS) * length)
     kinds = [n for n in (attn - windowed, windowed, linear) if n > 0]
     layer = kv_per_token / attn  # bytes per token of one attention layer on this GPU
     block = BLOCK_TOKENS
