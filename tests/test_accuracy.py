@@ -113,5 +113,6 @@ def test_validate_json_says_which_points_were_used_to_calibrate(capsys):
 
     assert main(["validate", "--json"]) == 0
     pts = {p["id"]: p for p in json.loads(capsys.readouterr().out)["precise"]["points"]}
-    assert pts["vllm-llama31-8b-bf16-h100-tp2-c8192-gmu095"]["calibrates"] == ["vllm-sampler-bytes"]
+    assert pts["vllm-llama31-8b-bf16-h100-tp2-c8192-gmu095"]["calibrates"] == ["vllm-sampler-bytes",
+                                                                             "vllm-non-torch-growth"]
     assert pts["vllm-qwen25-32b-bf16-2xl40s-tp2-c10000-gmu090"]["calibrates"] == []

@@ -246,7 +246,10 @@ def test_cards_of_one_size_share_a_solve_only_when_their_runtime_behaves_the_sam
     share a solve (the GPU key tells them apart), and each matches its own one-card grid."""
     s = CASES["vllm"]
     a100, h100 = presets.gpu("a100-80gb"), presets.gpu("h100-80gb")
-    twin = h100.model_copy(update={"id": "h100-twin", "memory_mib": a100.memory_mib, "usable_mib": a100.usable_mib})
+    # vLLM's budget is a share of torch's total (runtimes/vllm.py CUDA_TOTAL_MIB): the twin's is the A100's
+    from vramtui.core.runtimes.vllm import CUDA_TOTAL_MIB
+
+    twin = h100.model_copy(update={"id": "h100-twin", "memory_mib": CUDA_TOTAL_MIB[a100.id], "usable_mib": None})
     grid = {f.gpu.id: f for f in fit_grid(s, gpus=[a100, twin])}
     assert usable_for(s, a100) == usable_for(s, twin)
     for gpu in (a100, twin):

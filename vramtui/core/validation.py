@@ -132,6 +132,9 @@ class Point(Record):
     legacy_cache: bool | None = None
     # QLoRA on bitsandbytes before 0.43.2 (MatMul4Bit keeps its input): the point's version says so
     legacy_bnb: bool | None = None
+    # the vLLM release the log came from ("0.10.1.1"): its KV budget and its "GPU KV cache size" line
+    # differ by release (runtimes/vllm.py kv_pool_bytes, kv_tokens_line); unset: the release the estimate follows
+    vllm_version: str | None = None
     tensor_parallel: int = 1
     pipeline_parallel: int = 1  # a layer split over GPUs (llama.cpp, ollama, device_map)
     # a partial offload: the log's "offloaded N/M layers"; output_first when llama.cpp's --fit placed it
@@ -205,7 +208,7 @@ class PointResult:
         return self.point.table or self.point.runtime, self.point.mode
 
 
-def _estimated(kind: str, s: Scenario, e: Estimate) -> float | None:
+def _estimated(kind: str, s: Scenario, e: Estimate, version: str | None = None) -> float | None:
     if kind.startswith("all:"):  # summed over the GPUs, as a multi-device log adds its buffers
         return e.components[kind.removeprefix("all:")]
     if kind in ("weights", "kv_cache", "activations"):
@@ -230,7 +233,15 @@ def _estimated(kind: str, s: Scenario, e: Estimate) -> float | None:
         f = fit_grid(s, e.method, (s.hardware.gpus[0],))[0]
         if f.kv_capacity_tokens is None:
             return None
-        return f.kv_capacity_tokens if kind == "kv_capacity_tokens" else f.kv_capacity_tokens * e.kv_bytes_per_token
+        tokens = f.kv_capacity_tokens
+        rt = runtime(s.workload.runtime)
+        if version and f.estimate is not None and hasattr(rt, "logged_kv_tokens"):  # what that release logs
+            from .runtimes.vllm import version_tuple
+            from .setup import Setup
+
+            tokens = rt.logged_kv_tokens(Setup(s, f.gpu), f.estimate.per_gpu, f.estimate.kv_bytes_per_token,
+                                         version_tuple(version))
+        return tokens if kind == "kv_capacity_tokens" else tokens * e.kv_bytes_per_token
     return None
 
 
@@ -259,7 +270,7 @@ def compare(point: Point, method: str = "precise", scenario: Scenario | None = N
                 continue
             result.comparisons.append(Comparison(key, value * unit, _planned(kind, point, s) or 0))
             continue
-        est = _estimated(kind, s, e)
+        est = _estimated(kind, s, e, point.vllm_version)
         if est is None or (method == "guide" and kind.startswith("kv_capacity")):
             continue
         result.comparisons.append(Comparison(key, value * unit, est))
@@ -291,7 +302,8 @@ def _total(point: Point, s: Scenario, e: Estimate, m: dict[str, float]) -> Compa
                 "peak_memory_gib", "peak_memory_mb", "nvidia_smi_mib", "kv_cache_tokens"):
         if key in m:
             kind, unit = MEASURES[key]
-            est = None if (e.method == "guide" and kind.startswith("kv_capacity")) else _estimated(kind, s, e)
+            est = None if (e.method == "guide" and kind.startswith("kv_capacity")) else _estimated(
+                kind, s, e, point.vllm_version)
             if est is None:  # a KV capacity the point gives no GPU to rebuild, or the guide's (it has none)
                 return None
             return Comparison(key, m[key] * unit, est)

@@ -61,6 +61,66 @@ GRAPH_PER_MIB = 1
 GRAPH_FIRST_MIB = 768 - (51 - 1 + 35 - 1) * GRAPH_PER_MIB
 CONTEXT_MIB = 512  # CUDA context and the memory vLLM's profile counts as non-torch
 
+# The KV budget, as vLLM's worker computes it (vllm/v1/worker/gpu_worker.py, determine_available_memory,
+# and vllm/v1/worker/utils.py request_memory, 0.33.0): requested = ceil(gpu_memory_utilization x
+# init_snapshot.total_memory), the total that torch.cuda.mem_get_info() reports (vllm/utils/mem_utils.py
+# MemorySnapshot.measure), which is below nvidia-smi's total by what the driver keeps; less the weights,
+# the profile's torch peak and the non-torch memory that *grew* after the snapshot (memory_profiling:
+# non_torch_increase = after_profile - before_create); less the CUDA-graph estimate from 0.20.0 (envs.py
+# VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS, default "0" through 0.19.1, "1" from 0.20.0). The snapshot is
+# taken after the CUDA context exists and, from 0.11.0, after the NCCL communicators ("Initialize the
+# distributed environment BEFORE taking memory snapshot", gpu_worker.py init_device 0.11.0-0.33.0): neither
+# is charged to the budget. Before 0.11 NCCL came after the snapshot and was charged.
+# torch's total_memory by card (MiB), as public logs print it; a card not listed keeps nvidia-smi's total.
+CUDA_TOTAL_MIB = {
+    # "_CudaDeviceProperties(name='NVIDIA H100 80GB HBM3', ..., total_memory=81089MB" (torch 2.7, CUDA 12.8);
+    # llm-d-planner's v0.19.0 accuracy report: "physical 79.19 GiB"
+    "h100-80gb": 81089,
+    # "_CudaDeviceProperties(name='NVIDIA H200', ..., total_memory=143156MB"
+    "h200": 143156,
+    # vLLM: "Free memory on device (46.41/79.25 GiB) on startup is less than desired GPU memory
+    # utilization (0.9, 71.33 GiB)" (A100-SXM4-80GB; the same 79.25 in many such lines)
+    "a100-80gb": 81152,
+    # vLLM: "Free memory on device cuda:0 (3.71/39.39 GiB) on startup ..." (A100-SXM4-40GB)
+    "a100-40gb": 40335,
+    # vLLM CI (buildkite, L4): "Free memory on device cuda:0 (1.53/22.05 GiB) on startup ..."
+    "l4": 22579,
+    # "_CudaDeviceProperties(name='NVIDIA RTX PRO 6000 Blackwell Server Edition', ..., total_memory=97250MB";
+    # the preset is the Workstation Edition, whose nvidia-smi total (97887 MiB) the Server Edition shares
+    "rtx-pro-6000-blackwell": 97250,
+    # "_CudaDeviceProperties(name='NVIDIA RTX A5000', major=8, minor=6, total_memory=24138MB"
+    "rtx-a5000": 24138,
+}
+# The non-torch memory that grows after the snapshot (kernel modules loaded by the profile run, attention
+# back-end buffers): llm-d-planner's v0.19.0 report measures 0.25 / 0.24 GiB ("actual non-torch GiB") for
+# Llama-3.1-8B / Qwen2.5-7B on one H100, the points of the vllm-sampler-bytes term.
+NON_TORCH_MIB = 256
+# The vLLM the estimate follows; a validation point may name the release its log came from.
+VERSION = (0, 33, 0)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """'0.10.1.1' -> (0, 10, 1, 1); '0.26.1rc1.dev156' -> (0, 26, 1)."""
+    parts: list[int] = []
+    for piece in version.lstrip("v").split("."):
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+        if len(digits) < len(piece):
+            break
+    return tuple(parts)
+
+
+def cuda_total_bytes(gpu: GPUSpec) -> int:
+    """What torch.cuda.mem_get_info() reports as the card's total (nvidia-smi's where no log gives it)."""
+    mib_ = CUDA_TOTAL_MIB.get(gpu.id)
+    return mib_ * MiB if mib_ is not None else gpu.usable_bytes
+
 
 def capture_sizes(max_num_seqs: int, max_num_batched_tokens: int, cap: int = GRAPH_CAP) -> list[int]:
     """vLLM's default CUDA-graph capture sizes (tokens per batch), ascending."""
@@ -235,13 +295,43 @@ class VLLM(Runtime):
                 f"max_num_seqs {seqs:,} (--max-num-seqs: the batch, above the default {default_seqs:,}{raised})")
 
     def usable_bytes(self, s: Scenario, gpu: GPUSpec) -> int:
-        return int(gpu.usable_bytes * self.memory_share(s, gpu)[0])
+        # vLLM's requested memory: the share of torch's total (CUDA_TOTAL_MIB), not of nvidia-smi's
+        return int(cuda_total_bytes(gpu) * self.memory_share(s, gpu)[0])
 
     def kv_capacity_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int) -> int | None:
         if setup.training or not kv_per_token:
             return None
-        rest = sum(per_gpu.values()) - per_gpu["kv_cache"]
-        return max(0, (self.usable_bytes(setup.s, setup.gpu) - rest) // kv_per_token)
+        return self.logged_kv_tokens(setup, per_gpu, kv_per_token, VERSION)
+
+    def kv_pool_bytes(self, setup: Setup, per_gpu: Mapping[str, int], version: tuple[int, ...] = VERSION) -> int:
+        """The KV budget vLLM ``version`` computes (see CUDA_TOTAL_MIB): its requested share of torch's
+        total, less what its profile charges."""
+        return self._pool_and_batched(setup, per_gpu, version)[0]
+
+    def _pool_and_batched(self, setup: Setup, per_gpu: Mapping[str, int], version: tuple[int, ...]
+                          ) -> tuple[int, int]:
+        """(KV pool bytes, max_num_batched_tokens): one look-up of the card's limits for both."""
+        gpu = setup.gpu
+        tier, cap = _card(gpu.memory_bytes, gpu.name, gpu.vendor)
+        tokens, seqs = served_limits(tier, setup.batch)
+        graphs = _graphs(tokens, seqs, cap)[2] * MiB
+        overhead = per_gpu["overhead"]
+        charged = sum(per_gpu.values()) - per_gpu["kv_cache"] - overhead  # weights, the profile's peak
+        if version < (0, 6):  # 0.2-0.5 (vllm/worker/worker.py): the process's whole use, total - free
+            charged += overhead - graphs
+        else:
+            charged += NON_TORCH_MIB * MiB
+            if version < (0, 11):  # NCCL initialised after the snapshot
+                charged += setup.nccl_mib * MiB
+        if version >= (0, 20):
+            charged += graphs
+        return self.usable_bytes(setup.s, gpu) - charged, tokens
+
+    def logged_kv_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int,
+                         version: tuple[int, ...]) -> int:
+        """The "GPU KV cache size: N tokens" line vLLM ``version`` prints for this setup."""
+        pool, batched = self._pool_and_batched(setup, per_gpu, version)
+        return kv_tokens_line(setup, pool, kv_per_token, version, batched)
 
     def launch(self, s: Scenario, numbers: Mapping[str, Any], placement: Placement | None
                ) -> tuple[str, tuple[Flag, ...], dict[str, str]]:
@@ -264,6 +354,55 @@ class VLLM(Runtime):
                               f"fewer), above the default {default_tokens:,} on this card"))
         words = (f.value if f.flag == "model" else f"{f.flag} {f.value}" for f in flags)  # the model is positional
         return "vllm serve " + " ".join(words), tuple(flags), {}
+
+
+def kv_tokens_line(setup: Setup, pool: int, kv_per_token: int, version: tuple[int, ...], batched_tokens: int) -> int:
+    """The token count vLLM ``version`` logs for a KV pool of ``pool`` bytes (vllm/v1/core/kv_cache_utils.py).
+
+    Layers of one kind (full attention, sliding window, linear attention / mamba) form groups of
+    ``group_size`` layers (the fewest layers of a kind; from 0.17.0 the most when that is < 1.5 x the
+    fewest); each of the ``group_size`` shared tensors holds ``num_blocks`` pages, so num_blocks =
+    pool // page // group_size (get_num_blocks). A hybrid model's attention block grows in 16-token steps
+    until its page holds a mamba state ("Setting attention block size to 544 tokens", vllm/config). Up to
+    0.20.0 the line is num_blocks // groups x block_size (_report_kv_cache_config); from 0.21.0 it is
+    max_concurrency x max_model_len, max_concurrency = num_blocks / blocks one request at max_model_len
+    takes in every group (get_max_concurrency_for_kv_cache_config): a full-attention group
+    cdiv(max_model_len, block), a sliding-window one cdiv(min(window - 1 + in-flight tokens,
+    max_model_len), block) + 1 (SlidingWindowSpec.max_admission_blocks_per_request; in flight: the batched
+    tokens, twice that with async scheduling from the 0.26.0 max_in_flight_tokens), a mamba one a block."""
+    m = setup.spec
+    linear = m.linear_attention_layers
+    attn = m.num_hidden_layers - linear
+    if attn <= 0 or pool <= 0:
+        return max(0, pool // kv_per_token) if kv_per_token else 0
+    windowed = min(m.windowed_layers, attn) if m.sliding_window else 0
+    if not linear and not windowed:  # one group of full-attention layers: blocks of 16 tokens
+        num_blocks = pool // (BLOCK_TOKENS * kv_per_token)
+        if version < (0, 21):
+            return num_blocks * BLOCK_TOKENS
+        length = setup.s.workload.context_length
+        return int(num_blocks / -(-length // BLOCK_TOKENS) * length)
+    kinds = [n for n in (attn - windowed, windowed, linear) if n > 0]
+    layer = kv_per_token / attn  # bytes per token of one attention layer on this GPU
+    block = BLOCK_TOKENS
+    if linear:  # the attention page must hold a mamba state (the state split over TP like the cache)
+        state = m.linear_state_elems * setup.runtime.recurrent_state_bytes / setup.tp
+        block = BLOCK_TOKENS * max(1, math.ceil(state / (BLOCK_TOKENS * layer)))
+    group = min(kinds)
+    if version >= (0, 17) and max(kinds) < 1.5 * group:
+        group = max(kinds)
+    groups = [math.ceil(n / group) for n in (attn - windowed, windowed, linear)]
+    page = int(block * layer)
+    num_blocks = pool // page // group
+    if version < (0, 21):
+        return num_blocks // sum(groups) * block
+    length = setup.s.workload.context_length
+    in_flight = batched_tokens * (2 if version >= (0, 26) else 1)
+    per_request = groups[0] * math.ceil(length / block) + groups[2]
+    if groups[1]:
+        window = min((m.sliding_window or length) - 1 + in_flight, length)
+        per_request += groups[1] * (math.ceil(window / block) + 1)
+    return int(num_blocks / per_request * length)
 
 
 def server_model_flags(s: Scenario, quant_flag: str, kv_flag: str, kv_names: Mapping[str, str]) -> list[Flag]:
