@@ -246,10 +246,12 @@ def test_cards_of_one_size_share_a_solve_only_when_their_runtime_behaves_the_sam
     share a solve (the GPU key tells them apart), and each matches its own one-card grid."""
     s = CASES["vllm"]
     a100, h100 = presets.gpu("a100-80gb"), presets.gpu("h100-80gb")
-    # vLLM's budget is a share of torch's total (runtimes/vllm.py CUDA_TOTAL_MIB): the twin's is the A100's
-    from vramtui.core.runtimes.vllm import CUDA_TOTAL_MIB
+    # vLLM's budget is a share of torch's total (runtimes/vllm.py CUDA_TOTAL_MIB; a card no log covers is
+    # short of its nvidia-smi total by DRIVER_RESERVED_MIB): the twin's is the A100's
+    from vramtui.core.runtimes.vllm import CUDA_TOTAL_MIB, DRIVER_RESERVED_MIB
 
-    twin = h100.model_copy(update={"id": "h100-twin", "memory_mib": CUDA_TOTAL_MIB[a100.id], "usable_mib": None})
+    twin = h100.model_copy(update={"id": "h100-twin", "memory_mib": CUDA_TOTAL_MIB[a100.id] + DRIVER_RESERVED_MIB,
+                                   "usable_mib": None})
     grid = {f.gpu.id: f for f in fit_grid(s, gpus=[a100, twin])}
     assert usable_for(s, a100) == usable_for(s, twin)
     for gpu in (a100, twin):

@@ -229,6 +229,20 @@ def test_vllm_kv_budget_follows_the_release():
     assert new == int(cuda_total_bytes(gpu("a100-80gb")) * 0.92) - charged
 
 
+def test_vllm_budget_on_a_card_no_log_covers_leaves_the_driver_its_share():
+    """An RTX 4090 has no logged torch total: vLLM's budget is 0.92 x (nvidia-smi's total less the
+    smallest driver reservation the logged cards show); an AMD card keeps its total."""
+    from vramtui.core.runtimes.vllm import CUDA_TOTAL_MIB, DRIVER_RESERVED_MIB, RUNTIME
+
+    s = make(runtime="vllm")
+    rtx = gpu("rtx-4090")
+    assert rtx.id not in CUDA_TOTAL_MIB
+    assert RUNTIME.usable_bytes(s, rtx) == int((rtx.memory_mib - DRIVER_RESERVED_MIB) * MiB * 0.92)
+    mi = gpu("mi300x")
+    assert RUNTIME.usable_bytes(s, mi) == int(mi.usable_bytes * RUNTIME.memory_share(s, mi)[0])
+    assert fit_grid(s, gpu_ids=("rtx-4090",))[0].usable_bytes == RUNTIME.usable_bytes(s, rtx)
+
+
 def test_sglang_sizes_its_static_pool_from_the_gpu():
     s = make(runtime="sglang")
     h100 = gpu("h100-80gb")

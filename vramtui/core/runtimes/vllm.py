@@ -116,10 +116,20 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+# Below nvidia-smi's total (the GPU presets' memory_mib) by 426-768 MiB on the cards above: RTX A5000 426,
+# L4 455, H100 470, H200 615, A100-40GB 625, RTX PRO 6000 637, A100-80GB 768. A card no log covers is
+# taken to be short by the smallest of these (the A5000's, the 24 GB GA102 that the RTX 3090 also uses):
+# leaving the full nvidia-smi total would hand vLLM's budget memory the driver keeps.
+DRIVER_RESERVED_MIB = 426
+
+
 def cuda_total_bytes(gpu: GPUSpec) -> int:
-    """What torch.cuda.mem_get_info() reports as the card's total (nvidia-smi's where no log gives it)."""
+    """What torch.cuda.mem_get_info() reports as the card's total: a log's figure, else nvidia-smi's total
+    less the smallest gap the logs show (NVIDIA; other vendors keep the preset's total)."""
     mib_ = CUDA_TOTAL_MIB.get(gpu.id)
-    return mib_ * MiB if mib_ is not None else gpu.usable_bytes
+    if mib_ is not None:
+        return mib_ * MiB
+    return gpu.usable_bytes - (DRIVER_RESERVED_MIB * MiB if gpu.vendor == "nvidia" else 0)
 
 
 def capture_sizes(max_num_seqs: int, max_num_batched_tokens: int, cap: int = GRAPH_CAP) -> list[int]:
