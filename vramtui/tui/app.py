@@ -92,6 +92,9 @@ class VramApp(App):
 
     def update_scenario(self, section: str, **changes) -> str | None:
         """Apply a validated edit; return the message instead when it is not allowed."""
+        part = getattr(self.scenario, section)
+        if all(type(v) is type(getattr(part, k, None)) and getattr(part, k) == v for k, v in changes.items()):
+            return None  # the value it already has (a field showing the scenario): nothing to validate
         try:
             self.scenario = self.scenario.replace(section, **changes)
         except ValidationError as exc:
