@@ -251,7 +251,7 @@ def _weights(s: Scenario, e: Estimate, version: str | None) -> float:
     """The per-GPU weights, as the point's runtime release loads them where it says which (vLLM's MXFP4
     experts are padded per back-end, and the back-end per release)."""
     rt = runtime(s.workload.runtime)
-    if not version or not hasattr(rt, "weights_at"):
+    if not version or e.method == "guide" or not hasattr(rt, "weights_at"):  # the guide has no back-ends
         return e.per_gpu["weights"]
     from .runtimes.vllm import version_tuple
     from .setup import Setup
