@@ -376,3 +376,33 @@ def test_flash_attention_compute_buffer_is_layer_0s_ffn_when_it_outgrows_the_log
     q3 = estimate(make(model="qwen3-14b", weights="q8_0", runtime="llama.cpp", context_length=32768,
                        kv_cache="q8_0", flash_attention=True))
     assert q3.components["activations"] == round(306.75 * MiB)
+
+
+def test_vllm_mxfp4_experts_padded_as_loaded():
+    """vLLM pads MXFP4 MoE experts to its back-end's tile (mxfp4_round_up_hidden_size_and_intermediate_size,
+    vllm/model_executor/layers/fused_moe/oracle/mxfp4.py; Mxfp4MoEMethod.create_weights @ 0.11.0). gpt-oss-120b
+    at TP 4 on A100s under 0.10.1.1 runs Marlin (hidden 2,880 -> 3,072, 720 -> 768 per rank) and logs 'Model
+    loading took 17.2217 GiB' per rank (vllm-gpt-oss-120b-mxfp4-tp4-c16384-gmu08-a100-80gb-v01011); under
+    Aug 2025's vLLM one H100 ran Marlin too (2,880 -> 2,944): 'Model loading took 65.9651 GiB'."""
+    from vramtui.core.components import weights
+    from vramtui.core.runtimes.vllm import mxfp4_moe_backend
+
+    def loaded(gpu_id: str, tp: int, version: tuple[int, ...]) -> float:
+        s = make("gpt-oss-120b", runtime="vllm", weights="mxfp4", tensor_parallel=tp)
+        setup = _setup_of(s, gpu_id)
+        return setup.runtime.weights_at(setup, weights(setup).bytes, version) / GiB
+
+    assert mxfp4_moe_backend(gpu("a100-80gb"), (0, 10, 1, 1)) == ("Marlin", 256, 128)
+    assert loaded("a100-80gb", 4, (0, 10, 1, 1)) == pytest.approx(17.2217, rel=0.01)
+    assert loaded("h100-80gb", 1, (0, 10, 1)) == pytest.approx(65.9651, rel=0.01)
+    # OpenAI's Triton kernels (Hopper from 0.11) round only the intermediate size to 64: 2,880 stays
+    assert mxfp4_moe_backend(gpu("h100-80gb"))[0] == "Triton"
+    s = make("gpt-oss-120b", runtime="vllm", weights="mxfp4")
+    setup = _setup_of(s, "h100-80gb")
+    assert setup.runtime.weight_padding_bytes(setup, setup.weight_format) == (0, "")
+
+
+def _setup_of(s, gpu_id: str):
+    from vramtui.core.setup import Setup
+
+    return Setup(s, gpu(gpu_id))

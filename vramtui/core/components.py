@@ -118,6 +118,11 @@ def weights(setup: Setup) -> Weights:
             comments.append(why_not)
             extra = 0
         if not setup.training:
+            pad, pad_why = setup.runtime.weight_padding_bytes(setup, fmt)
+            if pad:
+                total += pad
+                f = f + size(pad, "alignment padding")
+                comments.append(pad_why)
             host, host_why = setup.runtime.host_weight_bytes(setup, fmt)
             if host:
                 total -= host

@@ -211,7 +211,9 @@ class PointResult:
 def _estimated(kind: str, s: Scenario, e: Estimate, version: str | None = None) -> float | None:
     if kind.startswith("all:"):  # summed over the GPUs, as a multi-device log adds its buffers
         return e.components[kind.removeprefix("all:")]
-    if kind in ("weights", "kv_cache", "activations"):
+    if kind == "weights":
+        return _weights(s, e, version)
+    if kind in ("kv_cache", "activations"):
         return e.per_gpu[kind]
     if kind == "allocated":
         return e.per_gpu_bytes - e.per_gpu["overhead"]
@@ -243,6 +245,18 @@ def _estimated(kind: str, s: Scenario, e: Estimate, version: str | None = None) 
                                          version_tuple(version))
         return tokens if kind == "kv_capacity_tokens" else tokens * e.kv_bytes_per_token
     return None
+
+
+def _weights(s: Scenario, e: Estimate, version: str | None) -> float:
+    """The per-GPU weights, as the point's runtime release loads them where it says which (vLLM's MXFP4
+    experts are padded per back-end, and the back-end per release)."""
+    rt = runtime(s.workload.runtime)
+    if not version or e.method == "guide" or not hasattr(rt, "weights_at"):  # the guide has no back-ends
+        return e.per_gpu["weights"]
+    from .runtimes.vllm import version_tuple
+    from .setup import Setup
+
+    return rt.weights_at(Setup(s, presets.gpu(s.hardware.verdict_gpu)), e.per_gpu["weights"], version_tuple(version))
 
 
 def _planned(kind: str, point: Point, s: Scenario) -> float | None:
@@ -296,8 +310,8 @@ def _total(point: Point, s: Scenario, e: Estimate, m: dict[str, float]) -> Compa
     if "weights_gib" in m:
         if "activation_gib" in m:
             return Comparison("weights+activation", (m["weights_gib"] + m["activation_gib"]) * GiB,
-                              e.per_gpu["weights"] + e.per_gpu["activations"])
-        return Comparison("weights", m["weights_gib"] * GiB, e.per_gpu["weights"])
+                              _weights(s, e, point.vllm_version) + e.per_gpu["activations"])
+        return Comparison("weights", m["weights_gib"] * GiB, _weights(s, e, point.vllm_version))
     for key in ("model_states_gb", "saved_activations_gb", "max_memory_allocated_gib", "max_memory_reserved_gib",
                 "peak_memory_gib", "peak_memory_mb", "nvidia_smi_mib", "kv_cache_tokens"):
         if key in m:

@@ -151,6 +151,11 @@ class Runtime:
         """Weights it keeps in host RAM even when every layer is offloaded, and why."""
         return 0, ""
 
+    def weight_padding_bytes(self, setup: Setup, fmt: WeightFormat) -> tuple[int, str]:
+        """Bytes its kernels' alignment adds to the weights as it loads them, over all the tensor-parallel
+        ranks (the weights term divides by TP), and why."""
+        return 0, ""
+
     def kv_block_tokens(self, setup: Setup) -> int:
         """Tokens per KV allocation unit; the KV cache is flat inside a block (the fit solvers use it)."""
         return 1

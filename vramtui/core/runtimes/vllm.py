@@ -19,6 +19,7 @@ from ..units import GiB, MiB
 from .base import Part, Runtime
 
 if TYPE_CHECKING:
+    from ..formats import WeightFormat
     from ..gpuspec import GPUSpec
     from ..layer_split import Placement
     from ..scenario import Scenario
@@ -114,6 +115,50 @@ def version_tuple(version: str) -> tuple[int, ...]:
         if len(digits) < len(piece):
             break
     return tuple(parts)
+
+
+# MXFP4 MoE experts (gpt-oss) are allocated padded to the chosen kernel's tile before the checkpoint is
+# copied in: create_weights sizes w13/w2 (and their scales and biases) from the rounded hidden size and
+# per-rank intermediate size, and the kernel-format conversion replaces those tensors (replace_parameter),
+# so the padded copy is what stays loaded. The rounding per back-end is
+# mxfp4_round_up_hidden_size_and_intermediate_size (vllm/model_executor/layers/fused_moe/oracle/mxfp4.py
+# @ 0.19.1-0.33.0; inline in Mxfp4MoEMethod.create_weights, vllm/model_executor/layers/quantization/mxfp4.py
+# @ 0.11.0): Marlin rounds hidden to 256 and intermediate to 128, FlashInfer TRT-LLM (SM100) 256 / 128
+# (256 / 256 @ 0.11.0), ROCm 256 / 256, OpenAI's Triton kernels intermediate to 64 only. The back-end:
+# _get_priority_backends_for_gpt_oss (0.33.0) puts FlashInfer TRT-LLM (SM100) first, then Triton (its
+# _triton_kernel_moe_supports_current_device: SM90 to SM12x, but SM12x moved after Marlin), then Marlin,
+# the only one left for SM80/SM89; before 0.11 (torch 2.7, get_mxfp4_backend @ 0.11.0 needs torch >= 2.8
+# for Triton) Hopper ran Marlin too, as the August 2025 H100 log says.
+def mxfp4_moe_backend(gpu: GPUSpec, version: tuple[int, ...] = VERSION) -> tuple[str, int, int]:
+    """(back-end, hidden-size alignment, per-rank intermediate alignment) of vLLM ``version``'s MXFP4 MoE."""
+    if gpu.vendor == "amd":
+        return "ROCm AITER / Triton", 256, 256
+    name = gpu.name.upper()
+    if "B200" in name or "B300" in name or "GB200" in name:
+        return ("FlashInfer TRT-LLM", 256, 256) if version < (0, 19) else ("FlashInfer TRT-LLM", 256, 128)
+    hopper = any(k in name for k in ("H100", "H200", "GH200", "H800", "H20"))
+    if hopper and version >= (0, 11):
+        return "Triton", 1, 64
+    return "Marlin", 256, 128
+
+
+def mxfp4_padding_bytes(setup: Setup, fmt: WeightFormat, version: tuple[int, ...] = VERSION) -> tuple[int, str]:
+    """Bytes the MXFP4 MoE back-end's padding adds to the experts, over all TP ranks (see mxfp4_moe_backend)."""
+    m = setup.spec
+    if not (fmt.experts_only and m.is_moe and m.moe_intermediate_size) or setup.gpu.vendor not in ("nvidia", "amd"):
+        return 0, ""
+    backend, h_align, i_align = mxfp4_moe_backend(setup.gpu, version)
+    h, inter = m.hidden_size, m.moe_intermediate_size // setup.tp
+    h_pad, i_pad = math.ceil(h / h_align) * h_align, math.ceil(inter / i_align) * i_align
+    if (h_pad, i_pad) == (h, inter):
+        return 0, ""
+    mats = 3 if m.mlp_gated else 2
+    per_rank = m.moe_layers * m.num_experts * mats * (h_pad * i_pad - h * inter)
+    bias = m.moe_layers * m.num_experts * ((2 if m.mlp_gated else 1) * (i_pad - inter) + h_pad - h) \
+        if m.expert_bias else 0
+    pad = int(per_rank * fmt.linear_bits / 8) + 2 * bias  # the biases stay bf16
+    return pad * setup.tp, (f"vLLM's {backend} MXFP4 MoE back-end pads the experts to hidden {h_pad:,} x "
+                            f"intermediate {i_pad:,} per rank (from {h:,} x {inter:,})")
 
 
 # Below nvidia-smi's total (the GPU presets' memory_mib) by 426-768 MiB on the cards above: RTX A5000 426,
@@ -271,6 +316,15 @@ class VLLM(Runtime):
                f"{seqs:,}, inside the KV budget as vLLM ≥ 0.20 profiles them (before 0.20 they were captured "
                "after the KV cache)"))
 
+    def weight_padding_bytes(self, setup: Setup, fmt: WeightFormat) -> tuple[int, str]:
+        return mxfp4_padding_bytes(setup, fmt)
+
+    def weights_at(self, setup: Setup, weights: int, version: tuple[int, ...]) -> int:
+        """The per-GPU weights vLLM ``version`` loads, from the estimate's (which follows VERSION)."""
+        fmt = setup.weight_format
+        delta = mxfp4_padding_bytes(setup, fmt, version)[0] - mxfp4_padding_bytes(setup, fmt)[0]
+        return weights + delta // setup.tp
+
     def kv_block_tokens(self, setup: Setup) -> int:
         return BLOCK_TOKENS
 
@@ -327,6 +381,7 @@ class VLLM(Runtime):
         graphs = _graphs(tokens, seqs, cap)[2] * MiB
         overhead = per_gpu["overhead"]
         charged = sum(per_gpu.values()) - per_gpu["kv_cache"] - overhead  # weights, the profile's peak
+        charged += self.weights_at(setup, per_gpu["weights"], version) - per_gpu["weights"]
         if version < (0, 6):  # 0.2-0.5 (vllm/worker/worker.py): the process's whole use, total - free
             charged += overhead - graphs
         else:
