@@ -132,6 +132,10 @@ class Point(Record):
     legacy_cache: bool | None = None
     # QLoRA on bitsandbytes before 0.43.2 (MatMul4Bit keeps its input): the point's version says so
     legacy_bnb: bool | None = None
+    # QLoRA with a 4-bit lm_head (Lightning's BitsandbytesPrecision): the point's harness says so
+    quantized_lm_head: bool | None = None
+    # several micro-batches per optimizer step: the point's config says so
+    gradient_accumulation: bool | None = None
     tensor_parallel: int = 1
     pipeline_parallel: int = 1  # a layer split over GPUs (llama.cpp, ollama, device_map)
     # a partial offload: the log's "offloaded N/M layers"; output_first when llama.cpp's --fit placed it
@@ -163,7 +167,8 @@ class Point(Record):
                                 "sequence_parallel": self.sequence_parallel,
                                 "data_parallel": self.data_parallel, "zero_stage": self.zero_stage}
         for key in ("optimizer", "loss", "gradient_checkpointing", "lora_rank", "lora_targets", "kbit_upcast",
-                    "optimizer_in_backward", "activation_offloading", "legacy_cache", "legacy_bnb"):
+                    "optimizer_in_backward", "activation_offloading", "legacy_cache", "legacy_bnb",
+                    "quantized_lm_head", "gradient_accumulation"):
             if getattr(self, key) is not None:
                 opts[key] = getattr(self, key)
         if (self.model is None) == (self.architecture is None):
