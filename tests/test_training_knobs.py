@@ -139,6 +139,29 @@ def test_the_litgpt_qlora_points_quantize_lm_head():
     assert all(p.quantized_lm_head is None for p in load_points() if p not in lit)
 
 
+def test_an_untied_lm_head_is_its_own_matrix_and_trained_in_full_fine_tuning(capsys):
+    """optimizations.untied_lm_head (LitGPT's GPT always builds lm_head; convert_hf_checkpoint.py copies a tied
+    embedding into it): LoRA holds one more 16-bit vocab x hidden matrix; a full fine-tune also trains it."""
+    spec = make("gemma-2b").model.spec
+    vh = spec.vocab_size * spec.hidden_size
+    lora = dict(mode="lora", weights="bf16", batch_size=2, context_length=512, lora_targets=["all-linear"])
+    on, off = (estimate(make("gemma-2b", **lora, untied_lm_head=v), "precise") for v in (True, False))
+    assert on.per_gpu["weights"] - off.per_gpu["weights"] == vh * 2
+    assert "its own matrix" in on.why["weights"]
+    full = dict(mode="full", recipe="bf16-pure", batch_size=1, context_length=512, gradient_accumulation=True)
+    on, off = (estimate(make("gemma-2b", **full, untied_lm_head=v), "precise") for v in (True, False))
+    assert on.per_gpu["weights"] - off.per_gpu["weights"] == vh * 2
+    assert on.per_gpu["gradients"] - off.per_gpu["gradients"] == vh * 2
+    untied = make("llama-2-7b", **lora)  # already its own matrix: nothing changes
+    same = make("llama-2-7b", **lora, untied_lm_head=True)
+    assert estimate(untied, "precise").per_gpu_bytes == estimate(same, "precise").per_gpu_bytes
+    lit = [p for p in load_points() if p.id.startswith("litgpt-")]
+    assert len(lit) >= 16 and all(p.untied_lm_head for p in lit)
+    assert all(p.untied_lm_head is None for p in load_points() if p not in lit)
+    assert main(["estimate", "--model", "gemma-2b", "--untied-lm-head"]) == 0  # inference: said, not applied
+    assert "training" in capsys.readouterr().err
+
+
 def test_gradient_accumulation_keeps_every_gradient_through_backward(capsys):
     """optimizations.gradient_accumulation: zero_grad runs after the optimizer step only, so a later
     micro-batch's backward starts with every gradient there (LitGPT's full.py: global 32 / micro 4)."""

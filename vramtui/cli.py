@@ -131,6 +131,8 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
                    help="QLoRA on bitsandbytes before 0.43.2: each 4-bit layer keeps its input for backward")
     p.add_argument("--quantized-lm-head", action=argparse.BooleanOptionalAction, default=None,
                    help="QLoRA: lm_head is 4-bit too (LitGPT's --quantize bnb.*) and dequantized twice in backward")
+    p.add_argument("--untied-lm-head", action=argparse.BooleanOptionalAction, default=None,
+                   help="training: lm_head its own matrix even where the checkpoint ties it (LitGPT)")
     p.add_argument("--gradient-accumulation", action=argparse.BooleanOptionalAction, default=None,
                    help="training: several micro-batches per optimizer step, so all gradients exist during backward")
     p.add_argument("--kbit-upcast", action=argparse.BooleanOptionalAction, default=None,
@@ -265,6 +267,7 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
                       ("kbit_upcast", "kbit_upcast"), ("optimizer_in_backward", "optimizer_in_backward"),
                       ("activation_offloading", "activation_offloading"), ("legacy_cache", "legacy_cache"),
                       ("legacy_bnb", "legacy_bnb"), ("quantized_lm_head", "quantized_lm_head"),
+                      ("untied_lm_head", "untied_lm_head"),
                       ("gradient_accumulation", "gradient_accumulation")):
         if getattr(a, flag) is not None:
             o[key] = getattr(a, flag)
@@ -282,6 +285,7 @@ FIELD_FLAGS = {"recipe": "recipe", "gpu_memory_utilization": "gpu_memory_utiliza
                "sequence_parallel": "sequence_parallel", "kbit_upcast": "kbit_upcast",
                "optimizer_in_backward": "optimizer_in_backward", "activation_offloading": "activation_offloading",
                "legacy_cache": "legacy_cache", "legacy_bnb": "legacy_bnb", "quantized_lm_head": "quantized_lm_head",
+               "untied_lm_head": "untied_lm_head",
                "gradient_accumulation": "gradient_accumulation"}
 
 

@@ -89,9 +89,10 @@ def weights(setup: Setup) -> Weights:
     else:
         fmt = setup.weight_format
         total = weight_bytes(m, fmt)
-        keep_bits = fmt.other_bits if fmt.kind == "quant" else 8 * total / max(1, c.total)
+        stored = m.counts().total  # what weight_bytes counted: without an untied copy of a tied lm_head
+        keep_bits = fmt.other_bits if fmt.kind == "quant" else 8 * total / max(1, stored)
         emb, head = int(c.embedding * keep_bits / 8), int(c.lm_head * keep_bits / 8)
-        bits = 8 * total / max(1, c.total)
+        bits = 8 * total / max(1, stored)
         if m.stored_bytes is not None and m.stored_format == fmt.id:
             f = q(total, "B stored")
             comment = f"{fmt.label} as the checkpoint stores it, from its headers"
@@ -99,8 +100,12 @@ def weights(setup: Setup) -> Weights:
                 comment += f", of which {m.stored_extra_bytes / GiB:.2f} GiB {m.extra_parameters_note or 'extra modules'}"
             comments.append(comment)
         else:
-            f = q(c.total, "params") * q(bits, "bits") / q(8, "bits per B")
+            f = q(stored, "params") * q(bits, "bits") / q(8, "bits per B")
             comments.append(f"{fmt.label}, scales and 16-bit tensors included")
+        if head and m.tie_word_embeddings:  # optimizations.untied_lm_head: its own copy of the tied matrix
+            total += head
+            f = f + q(c.lm_head, "lm_head params") * q(keep_bits, "bits") / q(8, "bits per B")
+            comments.append("lm_head its own matrix beside the tied embedding (LitGPT's GPT)")
         if setup.kbit_fp32:  # prepare_model_for_kbit_training: every unquantized tensor in fp32
             unquantized = c.total - c.linear
             extra_b = 4 - (fmt.other_bits if fmt.kind == "quant" else 16) / 8

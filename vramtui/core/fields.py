@@ -53,6 +53,7 @@ OFF: dict[str, Callable[[Scenario], str | None]] = {
     "legacy_bnb": lambda s: None if s.workload.mode == "qlora" and s.workload.weights in BNB_4BIT else BNB_QLORA,
     "quantized_lm_head": lambda s: None if s.workload.mode == "qlora" and s.workload.weights in BNB_4BIT else BNB_QLORA,
     "gradient_accumulation": lambda s: None if _training(s) else TRAINING_ONLY,
+    "untied_lm_head": lambda s: None if _training(s) else TRAINING_ONLY,
     "legacy_cache": lambda s: None if runtime(s.workload.runtime).legacy_cache and not _training(s) else HF_INFERENCE,
     "data_parallel": lambda s: None if _training(s) else TRAINING_ONLY,
     "sequence_parallel": lambda s: None if _training(s) and s.optimizations.tensor_parallel > 1 else NEEDS_TP,

@@ -155,6 +155,9 @@ class Optimizations(Record):
     # untied lm_head, and bitsandbytes' MatMul4Bit dequantizes its whole weight (fp16, then cast to bf16) on
     # every call, so its backward holds two vocab x hidden copies
     quantized_lm_head: bool = False
+    # training with the lm_head its own matrix even where the checkpoint ties it to the embedding: LitGPT's GPT
+    # always builds lm_head (litgpt/model.py) and convert_hf_checkpoint.py copies a tied embedding into it
+    untied_lm_head: bool = False
     # training with gradient accumulation (several micro-batches per optimizer step): from the second
     # micro-batch on, every gradient exists while the next backward starts (LitGPT's finetune loops,
     # HF Trainer's gradient_accumulation_steps > 1)

@@ -134,6 +134,8 @@ class Point(Record):
     legacy_bnb: bool | None = None
     # QLoRA with a 4-bit lm_head (Lightning's BitsandbytesPrecision): the point's harness says so
     quantized_lm_head: bool | None = None
+    # a harness that gives a tied checkpoint its own lm_head (LitGPT): the point's harness says so
+    untied_lm_head: bool | None = None
     # several micro-batches per optimizer step: the point's config says so
     gradient_accumulation: bool | None = None
     tensor_parallel: int = 1
@@ -168,7 +170,7 @@ class Point(Record):
                                 "data_parallel": self.data_parallel, "zero_stage": self.zero_stage}
         for key in ("optimizer", "loss", "gradient_checkpointing", "lora_rank", "lora_targets", "kbit_upcast",
                     "optimizer_in_backward", "activation_offloading", "legacy_cache", "legacy_bnb",
-                    "quantized_lm_head", "gradient_accumulation"):
+                    "quantized_lm_head", "untied_lm_head", "gradient_accumulation"):
             if getattr(self, key) is not None:
                 opts[key] = getattr(self, key)
         if (self.model is None) == (self.architecture is None):
