@@ -104,6 +104,79 @@ def test_legacy_bitsandbytes_keeps_the_4bit_layers_inputs_and_the_cli_flag(capsy
     assert "bitsandbytes 4-bit" in capsys.readouterr().err
 
 
+def test_a_quantized_lm_head_is_4bit_untied_and_dequantized_twice_in_backward(capsys):
+    """optimizations.quantized_lm_head (Lightning's BitsandbytesPrecision quantizes lm_head like every
+    nn.Linear; bitsandbytes' MatMul4Bit.backward casts its fp16 dequant to bf16): the head's weights at
+    NF4's 4.5 bits, its own matrix even for a tied checkpoint, and the larger of the loss's moment and lm_head's
+    backward (bf16 logits + their gradient, 4 B per logit, beside 2 + 2 B per head weight)."""
+    from vramtui.core import constants as K
+
+    base = dict(mode="qlora", weights="nf4", gradient_checkpointing=False, batch_size=2, context_length=512,
+                kbit_upcast=False, loss="bf16-logits")
+    on, off = (estimate(make("gemma-2b", **base, quantized_lm_head=v), "precise") for v in (True, False))
+    spec = make("gemma-2b").model.spec
+    vh, tokens = spec.vocab_size * spec.hidden_size, 2 * 512
+    assert spec.tie_word_embeddings  # LitGPT gives the tied checkpoint its own (4-bit) lm_head
+    assert on.per_gpu["weights"] - off.per_gpu["weights"] == math.ceil(vh * 4.5 / 8)
+    head = tokens * spec.vocab_size * K.HEAD_BACKWARD_LOGIT_BYTES + K.BNB_HEAD_DEQUANT_BYTES * vh
+    assert head > tokens * spec.vocab_size * 6  # Gemma's 256k x 2,048 head: lm_head's backward is the larger
+    assert on.per_gpu["activations"] - off.per_gpu["activations"] == head - tokens * spec.vocab_size * 6
+    assert "dequantized" in on.why["activations"]
+    untied = dict(base, batch_size=1, context_length=1304)  # Llama 2: the 16-bit head becomes 4-bit
+    on, off = (estimate(make("llama-2-7b", **untied, quantized_lm_head=v), "precise") for v in (True, False))
+    vh = 32000 * 4096
+    assert off.per_gpu["weights"] - on.per_gpu["weights"] == vh * 2 - math.ceil(vh * 4.5 / 8)
+    assert main(["estimate", "--model", "llama-2-7b", "--mode", "lora", "--quantized-lm-head"]) == 0  # said, not applied
+    assert "bitsandbytes 4-bit" in capsys.readouterr().err
+
+
+def test_the_litgpt_qlora_points_quantize_lm_head():
+    """LitGPT's QLoRA points build Lightning's BitsandbytesPrecision without ignore_modules (their notes say
+    so), so each sets quantized_lm_head; no other point does."""
+    lit = [p for p in load_points() if p.id.startswith("litgpt-") and p.mode == "qlora"]
+    assert len(lit) >= 7 and all(p.quantized_lm_head for p in lit)
+    assert all("BitsandbytesPrecision" in p.notes for p in lit)
+    assert all(p.quantized_lm_head is None for p in load_points() if p not in lit)
+
+
+def test_an_untied_lm_head_is_its_own_matrix_and_trained_in_full_fine_tuning(capsys):
+    """optimizations.untied_lm_head (LitGPT's GPT always builds lm_head; convert_hf_checkpoint.py copies a tied
+    embedding into it): LoRA holds one more 16-bit vocab x hidden matrix; a full fine-tune also trains it."""
+    spec = make("gemma-2b").model.spec
+    vh = spec.vocab_size * spec.hidden_size
+    lora = dict(mode="lora", weights="bf16", batch_size=2, context_length=512, lora_targets=["all-linear"])
+    on, off = (estimate(make("gemma-2b", **lora, untied_lm_head=v), "precise") for v in (True, False))
+    assert on.per_gpu["weights"] - off.per_gpu["weights"] == vh * 2
+    assert "its own matrix" in on.why["weights"]
+    full = dict(mode="full", recipe="bf16-pure", batch_size=1, context_length=512, gradient_accumulation=True)
+    on, off = (estimate(make("gemma-2b", **full, untied_lm_head=v), "precise") for v in (True, False))
+    assert on.per_gpu["weights"] - off.per_gpu["weights"] == vh * 2
+    assert on.per_gpu["gradients"] - off.per_gpu["gradients"] == vh * 2
+    untied = make("llama-2-7b", **lora)  # already its own matrix: nothing changes
+    same = make("llama-2-7b", **lora, untied_lm_head=True)
+    assert estimate(untied, "precise").per_gpu_bytes == estimate(same, "precise").per_gpu_bytes
+    lit = [p for p in load_points() if p.id.startswith("litgpt-")]
+    assert len(lit) >= 16 and all(p.untied_lm_head for p in lit)
+    assert all(p.untied_lm_head is None for p in load_points() if p not in lit)
+    assert main(["estimate", "--model", "gemma-2b", "--untied-lm-head"]) == 0  # inference: said, not applied
+    assert "training" in capsys.readouterr().err
+
+
+def test_gradient_accumulation_keeps_every_gradient_through_backward(capsys):
+    """optimizations.gradient_accumulation: zero_grad runs after the optimizer step only, so a later
+    micro-batch's backward starts with every gradient there (LitGPT's full.py: global 32 / micro 4)."""
+    base = dict(mode="full", recipe="bf16-pure", batch_size=4, context_length=512, gradient_checkpointing=False,
+                loss="bf16-logits")
+    on, off = (estimate(make("tinyllama-1.1b", **base, gradient_accumulation=v), "precise") for v in (True, False))
+    c = make("tinyllama-1.1b").model.spec.counts()
+    assert on.per_gpu["gradients"] == c.total * 2  # all bf16 gradients beside the activations
+    assert off.per_gpu["gradients"] == c.lm_head * 2  # lm_head's only, at the start of backward
+    assert on.per_gpu["activations"] == off.per_gpu["activations"]
+    assert any("micro-batch" in n for n in on.notes)
+    assert main(["estimate", "--model", "llama-2-7b", "--gradient-accumulation"]) == 0  # inference: said, not applied
+    assert "training" in capsys.readouterr().err
+
+
 def test_zero3_gathers_the_running_layer_and_deepspeeds_default_prefetch():
     """DeepSpeed's defaults: prefetch 5e7 elements beyond the running layer, at most 1e9 live."""
     from vramtui.core import constants as K

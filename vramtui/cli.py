@@ -129,6 +129,12 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
                         "cache beside the new one")
     p.add_argument("--legacy-bnb", action=argparse.BooleanOptionalAction, default=None,
                    help="QLoRA on bitsandbytes before 0.43.2: each 4-bit layer keeps its input for backward")
+    p.add_argument("--quantized-lm-head", action=argparse.BooleanOptionalAction, default=None,
+                   help="QLoRA: lm_head is 4-bit too (LitGPT's --quantize bnb.*) and dequantized twice in backward")
+    p.add_argument("--untied-lm-head", action=argparse.BooleanOptionalAction, default=None,
+                   help="training: lm_head its own matrix even where the checkpoint ties it (LitGPT)")
+    p.add_argument("--gradient-accumulation", action=argparse.BooleanOptionalAction, default=None,
+                   help="training: several micro-batches per optimizer step, so all gradients exist during backward")
     p.add_argument("--kbit-upcast", action=argparse.BooleanOptionalAction, default=None,
                    help="QLoRA: PEFT's prepare_model_for_kbit_training keeps embeddings, lm_head and norms in fp32 "
                         "(default: the runtime's way)")
@@ -260,7 +266,9 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
                       ("cpu_offload", "cpu_offload"), ("sequence_parallel", "sequence_parallel"),
                       ("kbit_upcast", "kbit_upcast"), ("optimizer_in_backward", "optimizer_in_backward"),
                       ("activation_offloading", "activation_offloading"), ("legacy_cache", "legacy_cache"),
-                      ("legacy_bnb", "legacy_bnb")):
+                      ("legacy_bnb", "legacy_bnb"), ("quantized_lm_head", "quantized_lm_head"),
+                      ("untied_lm_head", "untied_lm_head"),
+                      ("gradient_accumulation", "gradient_accumulation")):
         if getattr(a, flag) is not None:
             o[key] = getattr(a, flag)
     if a.lora_targets:
@@ -276,7 +284,9 @@ FIELD_FLAGS = {"recipe": "recipe", "gpu_memory_utilization": "gpu_memory_utiliza
                "dp": "data_parallel", "checkpointing": "gradient_checkpointing", "cpu_offload": "cpu_offload",
                "sequence_parallel": "sequence_parallel", "kbit_upcast": "kbit_upcast",
                "optimizer_in_backward": "optimizer_in_backward", "activation_offloading": "activation_offloading",
-               "legacy_cache": "legacy_cache", "legacy_bnb": "legacy_bnb"}
+               "legacy_cache": "legacy_cache", "legacy_bnb": "legacy_bnb", "quantized_lm_head": "quantized_lm_head",
+               "untied_lm_head": "untied_lm_head",
+               "gradient_accumulation": "gradient_accumulation"}
 
 
 def _unused_flags(a: argparse.Namespace, s: Scenario) -> list[str]:

@@ -89,9 +89,10 @@ def weights(setup: Setup) -> Weights:
     else:
         fmt = setup.weight_format
         total = weight_bytes(m, fmt)
-        keep_bits = fmt.other_bits if fmt.kind == "quant" else 8 * total / max(1, c.total)
+        stored = m.counts().total  # what weight_bytes counted: without an untied copy of a tied lm_head
+        keep_bits = fmt.other_bits if fmt.kind == "quant" else 8 * total / max(1, stored)
         emb, head = int(c.embedding * keep_bits / 8), int(c.lm_head * keep_bits / 8)
-        bits = 8 * total / max(1, c.total)
+        bits = 8 * total / max(1, stored)
         if m.stored_bytes is not None and m.stored_format == fmt.id:
             f = q(total, "B stored")
             comment = f"{fmt.label} as the checkpoint stores it, from its headers"
@@ -99,8 +100,12 @@ def weights(setup: Setup) -> Weights:
                 comment += f", of which {m.stored_extra_bytes / GiB:.2f} GiB {m.extra_parameters_note or 'extra modules'}"
             comments.append(comment)
         else:
-            f = q(c.total, "params") * q(bits, "bits") / q(8, "bits per B")
+            f = q(stored, "params") * q(bits, "bits") / q(8, "bits per B")
             comments.append(f"{fmt.label}, scales and 16-bit tensors included")
+        if head and m.tie_word_embeddings:  # optimizations.untied_lm_head: its own copy of the tied matrix
+            total += head
+            f = f + q(c.lm_head, "lm_head params") * q(keep_bits, "bits") / q(8, "bits per B")
+            comments.append("lm_head its own matrix beside the tied embedding (LitGPT's GPT)")
         if setup.kbit_fp32:  # prepare_model_for_kbit_training: every unquantized tensor in fp32
             unquantized = c.total - c.linear
             extra_b = 4 - (fmt.other_bits if fmt.kind == "quant" else 16) / 8
@@ -108,6 +113,15 @@ def weights(setup: Setup) -> Weights:
             emb, head = c.embedding * 4, c.lm_head * 4
             f = f + q(unquantized, "unquantized params") * q(extra_b, "B more in fp32")
             comments.append("PEFT's prepare_model_for_kbit_training keeps embeddings, lm_head and norms in fp32")
+        if quantized_head(setup):
+            # Lightning's BitsandbytesPrecision quantizes lm_head like every other nn.Linear, and LitGPT's GPT has
+            # its own lm_head even for a tied checkpoint (litgpt/scripts/convert_hf_checkpoint.py copies the
+            # embedding into lm_head.weight): the head is a separate 4-bit matrix
+            head4 = int(-(-m.vocab_size * m.hidden_size * fmt.linear_bits // 8))
+            total += head4 - head
+            f = f + size(head4 - head, "lm_head at 4 bit, untied")
+            head = head4
+            comments.append("lm_head quantized too (Lightning's BitsandbytesPrecision), its own matrix")
         if fmt.id != w.weights:
             comments.append(f"{setup.runtime.label} loads {w.weights} as {fmt.id}")
         extra = extra_weight_bytes(m, fmt)
@@ -252,6 +266,11 @@ def kv_cache(setup: Setup, layout: KVLayout | None = None) -> KVCache:
     return KVCache(total, explain(f, *comments), per_token=lay.per_token)
 
 
+def quantized_head(setup: Setup) -> bool:
+    """QLoRA on bitsandbytes 4-bit layers with lm_head quantized too (optimizations.quantized_lm_head)."""
+    return setup.w.mode == "qlora" and setup.o.quantized_lm_head and setup.weight_format.id in K.BNB_4BIT
+
+
 def training_activations(setup: Setup) -> Activations:
     m, w, o = setup.spec, setup.w, setup.o
     h, qd, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
@@ -319,6 +338,14 @@ def training_activations(setup: Setup) -> Activations:
     else:
         loss_tokens = tokens
     logits = loss_tokens * m.vocab_size * per_logit
+    qhead = quantized_head(setup)
+    head_moment = 0
+    if qhead:
+        # lm_head's backward dequantizes its 4-bit weight to fp16 and casts that to bf16 (constants.
+        # BNB_HEAD_DEQUANT_BYTES) beside the logits and their gradient; the loss's moment or this one, the larger
+        head_logit_b = 2 * K.HEAD_BACKWARD_LOGIT_BYTES if fp32_logits else K.HEAD_BACKWARD_LOGIT_BYTES
+        head_moment = loss_tokens * m.vocab_size * head_logit_b + K.BNB_HEAD_DEQUANT_BYTES * m.vocab_size * h
+        logits = max(logits, head_moment)
     total = int(stored + transient + logits)
     if not explaining():  # the fit solvers: the bytes alone
         return Activations(total, saved=int(stored))
@@ -363,7 +390,12 @@ def training_activations(setup: Setup) -> Activations:
         comments.append("fused cross-entropy works on one chunk of tokens at a time")
     else:
         comments.append(f"loss {o.loss}: logits, log-probs and their gradient")
-    f = f + q(loss_tokens, "loss tokens") * q(m.vocab_size, "vocab") * q(per_logit, "B")
+    if qhead and head_moment > loss_tokens * m.vocab_size * per_logit:
+        comments.append("lm_head's backward: the logits and their gradient beside its fp16 and bf16 dequantized copies")
+        f = f + q(loss_tokens, "loss tokens") * q(m.vocab_size, "vocab") * q(head_logit_b, "B") \
+            + q(m.vocab_size * h, "lm_head params") * q(K.BNB_HEAD_DEQUANT_BYTES, "B dequantized")
+    else:
+        f = f + q(loss_tokens, "loss tokens") * q(m.vocab_size, "vocab") * q(per_logit, "B")
     return Activations(total, explain(f, *comments), saved=int(stored))
 
 
@@ -429,7 +461,8 @@ def training_states(setup: Setup) -> States:
     return States(int(grads), int(states), int(temp), int(adapters), int(min(head, grads)), trainable, how, tuple(notes))
 
 
-def training_peak(act: Activations, st: States, in_backward: bool = False) -> tuple[dict[str, int], dict[str, str], str]:
+def training_peak(act: Activations, st: States, in_backward: bool = False,
+                  accumulating: bool = False) -> tuple[dict[str, int], dict[str, str], str]:
     """The components resident at the training step's peak, the arithmetic of each, and which moment it is.
 
     Saved activations and parameter gradients never coexist in full: backward frees each layer's
@@ -441,6 +474,18 @@ def training_peak(act: Activations, st: States, in_backward: bool = False) -> tu
     """
     backward = act.bytes + st.head_gradients
     step = st.gradients + st.temp
+    if accumulating and not in_backward:
+        # gradient accumulation: the micro-batches after the first start backward with every gradient
+        # already there (zero_grad runs only after the optimizer step: litgpt/finetune/full.py @ 00af8b0
+        # lines 253-264, ``if not is_accumulating: optimizer.step(); optimizer.zero_grad()``)
+        backward = act.bytes + st.gradients
+        if backward >= step:
+            return ({"activations": act.bytes, "gradients": st.gradients, "optimizer_states": st.states},
+                    {"gradients": explain(st.how["gradients"], "gradient accumulation: the earlier micro-batches' "
+                                          "gradients are all there when the next backward starts"),
+                     "optimizer_states": st.how["optimizer_states"]},
+                    "peak at the start of a later micro-batch's backward: every gradient is kept between "
+                    f"micro-batches, and the optimizer step needs less ({(step - backward) / GiB:+.2f} GiB)")
     if in_backward:
         # the optimizer steps each parameter inside backward and frees its gradient at once (torchtune's
         # optimizer_in_bwd; PyTorch's "optimizer_step_in_backward" tutorial): no moment holds them all,

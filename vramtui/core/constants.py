@@ -66,6 +66,16 @@ LOSS_LOGIT_BYTES_DEFAULT = "fp32-logits"
 # without double quantization (formats.py). optimizations.legacy_bnb applies to these only.
 BNB_4BIT = ("nf4", "nf4-dq")
 
+# optimizations.quantized_lm_head: Lightning's BitsandbytesPrecision (lightning/fabric/plugins/precision/
+# bitsandbytes.py, the plugin LitGPT's --quantize bnb.* builds without ignore_modules) quantizes every nn.Linear,
+# lm_head included, from an fp16 copy (so quant_state.dtype is fp16); bitsandbytes 0.41-0.42's MatMul4Bit.backward
+# computes ``grad_output @ F.dequantize_4bit(B, state).to(grad_output.dtype).t()`` (bitsandbytes/autograd/
+# _functions.py @ 0.42.0, line 546), so the cast holds the fp16 dequant and its bf16 copy at once: 2 + 2 B per
+# lm_head weight. By then the loss's saved log-probs are freed (their backward ran first): the bf16 logits and
+# their gradient are left, 2 + 2 B per logit (8 with fp32 logits).
+BNB_HEAD_DEQUANT_BYTES = 4
+HEAD_BACKWARD_LOGIT_BYTES = 4
+
 # Activation offloading (torchtune/training/_activation_offloading.py, OffloadActivations): every
 # saved tensor of at least min_offload_size (1024 B) is copied to pinned host memory on a side stream;
 # up to max_fwd_stash_size (5) tensors stay on the GPU while their copies are in flight, and backward

@@ -71,7 +71,8 @@ def _assemble(setup: Setup, w: C.Weights, fixed: Fixed = _NONE_FIXED) -> _Assemb
     if setup.training:
         act = C.training_activations(setup)
         st = fixed.states if fixed.states is not None else C.training_states(setup)
-        peak, peak_how, moment = C.training_peak(act, st, setup.o.optimizer_in_backward and setup.zero == 0)
+        peak, peak_how, moment = C.training_peak(act, st, setup.o.optimizer_in_backward and setup.zero == 0,
+                                                  setup.o.gradient_accumulation)
         per.update(peak)
         per["adapters"] = st.adapters
         why["activations"] = act.why

@@ -150,6 +150,18 @@ class Optimizations(Record):
     # QLoRA on bitsandbytes before 0.43.2: MatMul4Bit keeps every 4-bit layer's input for backward, frozen
     # or not (bitsandbytes/autograd/_functions.py; fixed by commit 9e75374, #1270)
     legacy_bnb: bool = False
+    # QLoRA with lm_head quantized too (Lightning's BitsandbytesPrecision, which LitGPT's --quantize bnb.* uses,
+    # replaces every nn.Linear, lm_head included: lightning/fabric/plugins/precision/bitsandbytes.py): a 4-bit,
+    # untied lm_head, and bitsandbytes' MatMul4Bit dequantizes its whole weight (fp16, then cast to bf16) on
+    # every call, so its backward holds two vocab x hidden copies
+    quantized_lm_head: bool = False
+    # training with the lm_head its own matrix even where the checkpoint ties it to the embedding: LitGPT's GPT
+    # always builds lm_head (litgpt/model.py) and convert_hf_checkpoint.py copies a tied embedding into it
+    untied_lm_head: bool = False
+    # training with gradient accumulation (several micro-batches per optimizer step): from the second
+    # micro-batch on, every gradient exists while the next backward starts (LitGPT's finetune loops,
+    # HF Trainer's gradient_accumulation_steps > 1)
+    gradient_accumulation: bool = False
     tensor_parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     # training with TP > 1: also split the layer norms' and dropouts' activations along the sequence
     # (Megatron's --sequence-parallel; Korthikanti et al. 2022). Off is the larger, safer figure.

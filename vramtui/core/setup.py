@@ -43,6 +43,10 @@ class Setup:
         self.flash = _resolved(self.o.flash_attention, self.runtime.flash_attention_default(s))
         self.checkpointing = _resolved(self.o.gradient_checkpointing, self.runtime.checkpointing_default(s))
         self.training = self.w.mode != "inference"
+        if self.training and self.o.untied_lm_head and self.counts.lm_head == 0:
+            # the harness's own lm_head beside the tied embedding (optimizations.untied_lm_head): a full
+            # fine-tune trains it too, so it counts in the gradients and optimizer states as well
+            self.counts = self.counts._replace(lm_head=self.spec.vocab_size * self.spec.hidden_size)
         self.upcast = _resolved(self.o.kbit_upcast, self.runtime.kbit_upcast_default(s))
         self.tp, self.pp, self.dp = self.o.tensor_parallel, self.o.pipeline_parallel, self.o.data_parallel
         self.zero = self.o.zero_stage if (self.training and self.dp > 1) else 0

@@ -135,6 +135,12 @@ class Point(Record):
     # the vLLM release the log came from ("0.10.1.1"): its KV budget and its "GPU KV cache size" line
     # differ by release (runtimes/vllm.py kv_pool_bytes, kv_tokens_line); unset: the release the estimate follows
     vllm_version: str | None = None
+    # QLoRA with a 4-bit lm_head (Lightning's BitsandbytesPrecision): the point's harness says so
+    quantized_lm_head: bool | None = None
+    # a harness that gives a tied checkpoint its own lm_head (LitGPT): the point's harness says so
+    untied_lm_head: bool | None = None
+    # several micro-batches per optimizer step: the point's config says so
+    gradient_accumulation: bool | None = None
     tensor_parallel: int = 1
     pipeline_parallel: int = 1  # a layer split over GPUs (llama.cpp, ollama, device_map)
     # a partial offload: the log's "offloaded N/M layers"; output_first when llama.cpp's --fit placed it
@@ -166,7 +172,8 @@ class Point(Record):
                                 "sequence_parallel": self.sequence_parallel,
                                 "data_parallel": self.data_parallel, "zero_stage": self.zero_stage}
         for key in ("optimizer", "loss", "gradient_checkpointing", "lora_rank", "lora_targets", "kbit_upcast",
-                    "optimizer_in_backward", "activation_offloading", "legacy_cache", "legacy_bnb"):
+                    "optimizer_in_backward", "activation_offloading", "legacy_cache", "legacy_bnb",
+                    "quantized_lm_head", "untied_lm_head", "gradient_accumulation"):
             if getattr(self, key) is not None:
                 opts[key] = getattr(self, key)
         if (self.model is None) == (self.architecture is None):

@@ -19,7 +19,7 @@ INT_FIELDS = ("lora_rank", "tensor_parallel", "pipeline_parallel", "data_paralle
 # what the core says applies (core/fields.py), in screen order
 APPLIES = ("gradient_checkpointing", "activation_offloading", "optimizer", "optimizer_in_backward", "loss", "lora_rank",
            "lora_targets", "kbit_upcast", "zero_stage", "cpu_offload", "tensor_parallel", "data_parallel", "sequence_parallel",
-           "legacy_bnb", "legacy_cache")
+           "legacy_bnb", "quantized_lm_head", "untied_lm_head", "gradient_accumulation", "legacy_cache")
 
 
 class OptimizationsScreen(VramScreen):
@@ -49,6 +49,12 @@ class OptimizationsScreen(VramScreen):
                        "prepare_model_for_kbit_training: embeddings, lm_head and norms in fp32, so the residual and logits too")
         yield FieldRow("bitsandbytes < 0.43.2", OnOff(o.legacy_bnb, id="legacy_bnb"),
                        "QLoRA: each 4-bit layer keeps its input for backward (norm outputs, MLP product)")
+        yield FieldRow("4-bit lm_head", OnOff(o.quantized_lm_head, id="quantized_lm_head"),
+                       "QLoRA (LitGPT): lm_head quantized too, dequantized to fp16 and bf16 copies in backward")
+        yield FieldRow("Untied lm_head", OnOff(o.untied_lm_head, id="untied_lm_head"),
+                       "LitGPT: lm_head its own matrix even where the checkpoint ties it to the embedding")
+        yield FieldRow("Gradient accumulation", OnOff(o.gradient_accumulation, id="gradient_accumulation"),
+                       "Several micro-batches per step: all gradients exist while backward runs")
         yield FieldRow("ZeRO stage", Choice([(f"ZeRO-{z}" if z else "off", z) for z in range(4)], o.zero_stage, id="zero_stage"),
                        "1: shard optimizer states, 2: + gradients, 3: + weights, over data-parallel GPUs")
         yield FieldRow("CPU offload", OnOff(o.cpu_offload, id="cpu_offload"), "ZeRO-Offload: optimizer states in host RAM")
@@ -68,7 +74,8 @@ class OptimizationsScreen(VramScreen):
         s = result.scenario
         o = s.optimizations
         for name in ("cpu_offload", "sequence_parallel", "optimizer_in_backward", "activation_offloading", "legacy_cache",
-                     "legacy_bnb"):
+                     "legacy_bnb", "quantized_lm_head", "untied_lm_head",
+                     "gradient_accumulation"):
             set_quietly(self.query_one(f"#{name}", Checkbox), getattr(o, name))
         for name in ("flash_attention", "gradient_checkpointing", "kbit_upcast"):  # may be left to the runtime
             value, why = result.defaults[name]
