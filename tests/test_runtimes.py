@@ -406,3 +406,28 @@ def _setup_of(s, gpu_id: str):
     from vramtui.core.setup import Setup
 
     return Setup(s, gpu(gpu_id))
+
+
+def test_vllm_profile_runs_the_vision_encoder_before_011():
+    """vLLM 0.9.0.1 (V1), Qwen2.5-VL-7B-Instruct on one L4, --max-model-len 2048 (validation point
+    vllm-qwen25-vl-7b-bf16-c2048-l4-v0901): 'Encoder cache will be initialized with a budget of 16384 tokens,
+    and profiled with 1 image items of the maximum feature size', 'Available KV cache memory: 1.81 GiB',
+    'GPU KV cache size: 33,824 tokens'. The dummy image is 3,584 px square (max_pixels 12,845,056): 65,536
+    patches through the ViT (vision_profile_bytes, from the 0.10.0 source), which sets the torch peak."""
+    from vramtui.core.components import kv_layout
+    from vramtui.core.runtimes.vllm import RUNTIME, vision_profile_bytes
+
+    setup = _setup("qwen2.5-vl-7b", "l4", 2048)
+    setup = _setup_of(setup.s.model_copy(update={"workload": setup.s.workload.model_copy(
+        update={"gpu_memory_utilization": 0.9})}), "l4")
+    e = estimate(setup.s.model_copy(update={"hardware": setup.s.hardware.model_copy(update={"gpus": ["l4"]})}))
+    v09 = (0, 9, 0, 1)
+    peak, kept = vision_profile_bytes(setup, 2048, 256, v09)
+    pixels = 65536 * 3 * 2 * 14 * 14 * 4  # float32 pixel_values, 1,176 per patch
+    assert kept == pixels + 16384 * 3584 * 2  # and the encoder cache: 16,384 merged tokens x out_hidden_size
+    assert peak == pixels + 65536 * 2 * 13 * 1280  # the rotary step at TP 1: 13 x hidden per patch
+    assert RUNTIME.kv_pool_bytes(setup, e.per_gpu, v09) / GiB == pytest.approx(1.81, rel=0.03)
+    tokens = RUNTIME.logged_kv_tokens(setup, e.per_gpu, kv_layout(setup).per_token, v09)
+    assert tokens == pytest.approx(33_824, rel=0.02)
+    # the releases whose encoder code was not traced (0.11 on) keep the text-only profile
+    assert vision_profile_bytes(setup, 2048, 256) == (0, 0)

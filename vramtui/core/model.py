@@ -90,6 +90,16 @@ class ModelSpec(Record):
     linear_attention_layers: int = Field(default=0, ge=0, le=10_000)
     linear_state_elems: int = Field(default=0, ge=0)
 
+    # a Qwen2-VL-style vision tower (config.json vision_config and preprocessor_config.json), for the
+    # encoder pass in vLLM's start-up profile (runtimes/vllm.py, vision_profile_bytes); None: not described
+    vision_hidden_size: int | None = Field(default=None, ge=1, le=MAX_DIM)  # vision_config.hidden_size (embed_dim)
+    vision_intermediate_size: int | None = Field(default=None, ge=1, le=MAX_DIM)  # vision_config.intermediate_size
+    vision_out_hidden_size: int | None = Field(default=None, ge=1, le=MAX_DIM)  # vision_config.out_hidden_size (merger output)
+    vision_patch_size: int | None = Field(default=None, ge=1, le=1024)  # vision_config.patch_size (pixels)
+    vision_temporal_patch_size: int = Field(default=1, ge=1, le=64)  # vision_config.temporal_patch_size (frames per patch)
+    vision_spatial_merge_size: int = Field(default=1, ge=1, le=64)  # vision_config.spatial_merge_size (patches merged per side)
+    vision_max_pixels: int | None = Field(default=None, ge=1)  # preprocessor_config.json max_pixels (largest image)
+
     # parameters outside the decoder stack (vision tower, multi-token-prediction head, ...)
     extra_parameters: int = Field(default=0, ge=0)
     extra_parameters_note: str = ""

@@ -168,6 +168,60 @@ def mxfp4_padding_bytes(setup: Setup, fmt: WeightFormat, version: tuple[int, ...
 DRIVER_RESERVED_MIB = 426
 
 
+# The vision encoder in the profile run of a multimodal model (Qwen2-VL-style tower, vLLM 0.10.0 source,
+# the release nearest the 0.9.0.1 logs this was checked on; 0.11.0 merged the MLP's gate/up and moved the
+# dummy batch to _get_mm_dummy_batch, 0.13.0 rewrote the attention, and those were not traced, so the rule
+# is applied to releases before 0.11 only; the estimate itself follows VERSION and leaves the encoder out):
+# - vllm/v1/worker/gpu_model_runner.py profile_run: it runs get_multimodal_embeddings on max_num_mm_items
+#   dummy items of the modality with the most tokens, keeps the outputs in self.encoder_cache["tmp"] (and
+#   the dummy inputs in batched_dummy_mm_inputs) through _dummy_run and the sampler, and only then clears
+#   them; items = max(1, min(encoder budget // tokens per item, max_num_reqs x items per prompt)), the
+#   budget max(max_num_batched_tokens, tokens per item) (vllm/v1/core/encoder_cache_manager.py,
+#   compute_encoder_budget; the log: "Encoder cache will be initialized with a budget of 16384 tokens, and
+#   profiled with 1 image items of the maximum feature size").
+# - the largest image (vllm/model_executor/models/qwen2_vl.py, get_image_size_with_most_features /
+#   _get_vision_info): smart_resize of a 9999999-pixel square to max_pixels, a side of
+#   floor(sqrt(max_pixels) / (patch x merge)) x patch x merge; grid_t 1; tokens = patches / merge².
+# - pixel_values: the HF image processor's float32 rows of 3 x temporal x patch² values per patch, moved to
+#   the GPU unchanged (vllm/multimodal/inputs.py MultiModalKwargs.as_kwargs) and alive for the whole run.
+# - one block (qwen2_5_vl.py Qwen2_5_VisionBlock / Attention / MLP), per patch in bf16 units of the vision
+#   hidden size d, TP t: the residual x and the RMSNorm output n (2d) stay alive through each half.
+#   Attention: qkv 3d/t; at TP > 1 split_qkv's all_gather_interleave holds the gathered 3d and its cat 3d;
+#   q, k, v made contiguous 3d/t, and apply_rotary_pos_emb_vision makes an fp32 copy (2d/t), an fp32 output
+#   (2d/t) and its bf16 cast (d/t) of q, then of k: max(2d + 3d/t + 6d [t > 1], 2d + 11d/t).
+#   MLP: gate (after SiLU), up and their product 3I/t, and down_proj's full output d: 3d + 3I/t.
+#   Flash attention / xformers (get_vit_attn_backend on >= SM80) keep no score matrix.
+# - the encoder cache: items x tokens x out_hidden in bf16, alive with the pixels during the text run.
+# The profile's torch peak is then max(pixels + the block's peak, text peak + pixels + encoder outputs).
+VISION_RULE_BEFORE = (0, 11)
+
+
+def vision_profile_bytes(setup: Setup, tokens: int, seqs: int, version: tuple[int, ...] = VERSION
+                         ) -> tuple[int, int]:
+    """(the encoder pass's peak, what stays through the text run) per GPU, in bytes, for vLLM ``version``;
+    (0, 0) where the model describes no vision tower or the release is not modelled (see above)."""
+    m = setup.spec
+    if version >= VISION_RULE_BEFORE or not (m.vision_hidden_size and m.vision_intermediate_size
+                                             and m.vision_patch_size and m.vision_max_pixels):
+        return 0, 0
+    d, inter, t = m.vision_hidden_size, m.vision_intermediate_size, setup.tp
+    patch, merge = m.vision_patch_size, m.vision_spatial_merge_size
+    factor = patch * merge
+    side = math.floor(math.sqrt(m.vision_max_pixels) / factor) * factor // patch  # patches per side
+    patches = side * side
+    item_tokens = patches // (merge * merge)
+    items = max(1, min(max(tokens, item_tokens) // item_tokens, seqs))
+    n = items * patches
+    pixels = n * 3 * m.vision_temporal_patch_size * patch * patch * 4
+    attn = 2 * d + 11 * d / t
+    if t > 1:
+        attn = max(attn, 2 * d + 3 * d / t + 6 * d)
+    mlp = 3 * d + 3 * inter / t
+    peak = pixels + int(n * 2 * max(attn, mlp))
+    outputs = items * item_tokens * (m.vision_out_hidden_size or m.hidden_size) * 2
+    return peak, pixels + outputs
+
+
 def cuda_total_bytes(gpu: GPUSpec) -> int:
     """What torch.cuda.mem_get_info() reports as the card's total: a log's figure, else nvidia-smi's total
     less the smallest gap the logs show (NVIDIA; other vendors keep the preset's total)."""
@@ -390,6 +444,10 @@ class VLLM(Runtime):
                 charged += setup.nccl_mib * MiB
         if version >= (0, 20):
             charged += graphs
+        encoder, kept = vision_profile_bytes(setup, tokens, seqs, version)
+        if encoder:  # the encoder pass sets the profile's peak, or its leftovers add to the text run's
+            text = per_gpu["activations"]
+            charged += max(encoder, text + kept) - text
         return self.usable_bytes(setup.s, gpu) - charged, tokens
 
     def logged_kv_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int,
