@@ -87,6 +87,27 @@ def _whole(minimum: int) -> Callable[[str], int]:
 _positive, _count = _whole(1), _whole(0)
 
 
+# The on/off settings: each a --flag / --no-flag pair, unset when neither is given
+SWITCHES: tuple[tuple[str, str | None], ...] = (
+    ("--flash-attention", None),
+    ("--checkpointing", "gradient checkpointing"),
+    ("--cpu-offload", None),
+    ("--sequence-parallel", "training with --tp > 1: split the norms' activations along the sequence too"),
+    ("--optimizer-in-backward", "step each parameter as its gradient is made (torchtune's optimizer_in_bwd)"),
+    ("--activation-offloading", "saved activations wait in host RAM (torchtune's enable_activation_offloading)"),
+    ("--legacy-cache", "transformers inference before 4.42: generate's tuple cache holds the previous step's "
+                       "cache beside the new one"),
+    ("--legacy-bnb", "QLoRA on bitsandbytes before 0.43.2: each 4-bit layer keeps its input for backward"),
+    ("--quantized-lm-head", "QLoRA: lm_head is 4-bit too (LitGPT's --quantize bnb.*) and dequantized twice in "
+                            "backward"),
+    ("--untied-lm-head", "training: lm_head its own matrix even where the checkpoint ties it (LitGPT)"),
+    ("--gradient-accumulation", "training: several micro-batches per optimizer step, so all gradients exist "
+                                "during backward"),
+    ("--kbit-upcast", "QLoRA: PEFT's prepare_model_for_kbit_training keeps embeddings, lm_head and norms in fp32 "
+                      "(default: the runtime's way)"),
+)
+
+
 def _scenario_args(p: argparse.ArgumentParser) -> None:
     from .core.runtimes import RUNTIMES as RUNTIME_TABLE
     from .core.scenario import LOSSES, MODES, OPTIMIZERS, RECIPES, RUNTIMES
@@ -115,29 +136,8 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tp", type=_positive, help="tensor parallel degree")
     p.add_argument("--pp", type=_positive, help="pipeline parallel degree")
     p.add_argument("--dp", type=_positive, help="data parallel degree")
-    p.add_argument("--flash-attention", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=None, help="gradient checkpointing")
-    p.add_argument("--cpu-offload", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--sequence-parallel", action=argparse.BooleanOptionalAction, default=None,
-                   help="training with --tp > 1: split the norms' activations along the sequence too")
-    p.add_argument("--optimizer-in-backward", action=argparse.BooleanOptionalAction, default=None,
-                   help="step each parameter as its gradient is made (torchtune's optimizer_in_bwd)")
-    p.add_argument("--activation-offloading", action=argparse.BooleanOptionalAction, default=None,
-                   help="saved activations wait in host RAM (torchtune's enable_activation_offloading)")
-    p.add_argument("--legacy-cache", action=argparse.BooleanOptionalAction, default=None,
-                   help="transformers inference before 4.42: generate's tuple cache holds the previous step's "
-                        "cache beside the new one")
-    p.add_argument("--legacy-bnb", action=argparse.BooleanOptionalAction, default=None,
-                   help="QLoRA on bitsandbytes before 0.43.2: each 4-bit layer keeps its input for backward")
-    p.add_argument("--quantized-lm-head", action=argparse.BooleanOptionalAction, default=None,
-                   help="QLoRA: lm_head is 4-bit too (LitGPT's --quantize bnb.*) and dequantized twice in backward")
-    p.add_argument("--untied-lm-head", action=argparse.BooleanOptionalAction, default=None,
-                   help="training: lm_head its own matrix even where the checkpoint ties it (LitGPT)")
-    p.add_argument("--gradient-accumulation", action=argparse.BooleanOptionalAction, default=None,
-                   help="training: several micro-batches per optimizer step, so all gradients exist during backward")
-    p.add_argument("--kbit-upcast", action=argparse.BooleanOptionalAction, default=None,
-                   help="QLoRA: PEFT's prepare_model_for_kbit_training keeps embeddings, lm_head and norms in fp32 "
-                        "(default: the runtime's way)")
+    for flag, help_text in SWITCHES:  # on / off / unset (the runtime's default)
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
     p.add_argument("--gpus", help="comma-separated GPU ids (see `vramtui gpus`)")
     p.add_argument("--method", choices=("precise", "guide"), default="precise")
     p.add_argument("--unit", choices=("GiB", "GB"), default="GiB")
