@@ -429,5 +429,42 @@ def test_vllm_profile_runs_the_vision_encoder_before_011():
     assert RUNTIME.kv_pool_bytes(setup, e.per_gpu, v09) / GiB == pytest.approx(1.81, rel=0.03)
     tokens = RUNTIME.logged_kv_tokens(setup, e.per_gpu, kv_layout(setup).per_token, v09)
     assert tokens == pytest.approx(33_824, rel=0.02)
-    # the releases whose encoder code was not traced (0.11 on) keep the text-only profile
-    assert vision_profile_bytes(setup, 2048, 256) == (0, 0)
+    # the releases whose encoder code was not traced (0.11-0.15) keep the text-only profile
+    assert vision_profile_bytes(setup, 2048, 256, (0, 11, 0)) == (0, 0)
+    assert vision_profile_bytes(setup, 2048, 256, (0, 14, 0)) == (0, 0)
+
+
+def test_vllm_033_profile_charges_the_vision_encoder():
+    """vLLM 0.33 (VERSION), Qwen2.5-VL-7B on one L4: the same 65,536-patch dummy image, through 0.16-0.33's
+    vision block (merged gate_up, no all-gather, q and k rotated together) with uint8 pixels
+    (mm_device_do_normalize): the terms of vision_profile_bytes against the source arithmetic, the
+    activations component (the profile's peak) states them, and a text-only model is unchanged."""
+    from vramtui.core.runtimes.vllm import RUNTIME, VERSION, vision_profile_bytes, vision_terms
+
+    setup = _setup("qwen2.5-vl-7b", "l4", 4096)
+    tokens, seqs = RUNTIME.served_limits(setup.gpu, setup.batch)
+    d, inter = 1280, 3420  # Qwen2.5-VL-7B vision_config hidden_size, intermediate_size
+    n, pixels, outputs, width = vision_terms(setup, tokens, seqs)
+    assert n == 65536  # (3,584 px / 14)² patches, 16,384 merged tokens: one item in a 16,384-token budget
+    assert pixels == 65536 * 3 * 2 * 14 * 14 * 1  # uint8 pixel_values
+    assert outputs == 16384 * 3584 * 2  # the encoder cache, bf16 x out_hidden_size
+    # attention 3d + 8d/t (x, norm1, qkv 3d, qk contiguous 2d, rotated 2d, flash out d, proj d) = 14,080;
+    # MLP 3d + 3I/t (x, residual, gate_up 2I, SiluAndMul I, down d) = 14,100
+    assert width == max(3 * d + 8 * d, 3 * d + 3 * inter) == 14_100
+    peak, kept = vision_profile_bytes(setup, tokens, seqs)
+    assert (peak, kept) == (pixels + 65536 * 2 * 14_100, pixels + outputs)
+    # at TP 2 the per-rank widths halve but the residual, norm and the projections' full outputs stay
+    n2, _, _, width2 = vision_terms(_setup("qwen2.5-vl-7b", "l4", 4096, tp=2), tokens, seqs)
+    assert width2 == max(3 * d + 4 * d, 3 * d + 1.5 * inter)
+    # the estimate's activations are the profile's peak, and say so
+    e = estimate(setup.s.model_copy(update={"hardware": setup.s.hardware.model_copy(update={"gpus": ["l4"]})}))
+    text = RUNTIME._text_peak(setup, tokens, seqs)
+    assert e.per_gpu["activations"] == max(peak, text + kept) == peak
+    why = e.why["activations"]
+    assert "dummy-image patches" in why and "14,100 ViT block peak width" in why
+    assert RUNTIME.kv_pool_bytes(setup, e.per_gpu, VERSION) == RUNTIME.kv_pool_bytes(setup, e.per_gpu)
+    # a text-only model: no vision terms, activations the text peak alone
+    plain = _setup("qwen2.5-7b", "l4", 4096)
+    assert vision_terms(plain, tokens, seqs) is None
+    e2 = estimate(plain.s.model_copy(update={"hardware": plain.s.hardware.model_copy(update={"gpus": ["l4"]})}))
+    assert e2.per_gpu["activations"] == RUNTIME._text_peak(plain, tokens, seqs)

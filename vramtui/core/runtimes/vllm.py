@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import constants as K
 from ..formats import weight_format
-from ..formula import explain, explaining, mib, q, tmax
+from ..formula import explain, explaining, mib, q, size, tmax
 from ..plan import Flag, hf_repo
 from ..units import GiB, MiB
 from .base import Part, Runtime
@@ -168,42 +168,77 @@ def mxfp4_padding_bytes(setup: Setup, fmt: WeightFormat, version: tuple[int, ...
 DRIVER_RESERVED_MIB = 426
 
 
-# The vision encoder in the profile run of a multimodal model (Qwen2-VL-style tower, vLLM 0.10.0 source,
-# the release nearest the 0.9.0.1 logs this was checked on; 0.11.0 merged the MLP's gate/up and moved the
-# dummy batch to _get_mm_dummy_batch, 0.13.0 rewrote the attention, and those were not traced, so the rule
-# is applied to releases before 0.11 only; the estimate itself follows VERSION and leaves the encoder out):
-# - vllm/v1/worker/gpu_model_runner.py profile_run: it runs get_multimodal_embeddings on max_num_mm_items
-#   dummy items of the modality with the most tokens, keeps the outputs in self.encoder_cache["tmp"] (and
-#   the dummy inputs in batched_dummy_mm_inputs) through _dummy_run and the sampler, and only then clears
-#   them; items = max(1, min(encoder budget // tokens per item, max_num_reqs x items per prompt)), the
-#   budget max(max_num_batched_tokens, tokens per item) (vllm/v1/core/encoder_cache_manager.py,
-#   compute_encoder_budget; the log: "Encoder cache will be initialized with a budget of 16384 tokens, and
-#   profiled with 1 image items of the maximum feature size").
+# The vision encoder in the profile run of a multimodal model (Qwen2-VL-style tower), two derived ranges:
+# before 0.11 (vLLM 0.10.0 source, the release nearest the 0.9.0.1 logs this was checked on) and 0.16 on
+# (0.16.0-0.33.0 sources); 0.11-0.15 are left out (no encoder term), see VISION_UNTRACED.
+# What all of them share:
+# - vllm/v1/worker/gpu_model_runner.py profile_run: it runs the encoder (get_multimodal_embeddings, from
+#   0.13 embed_multimodal) on max_num_mm_items dummy items of the modality with the most tokens, keeps the
+#   outputs in self.encoder_cache (0.10-0.11 "tmp", 0.13 on "tmp_{i}") and the dummy inputs in
+#   batched_dummy_mm_inputs through _dummy_run and the sampler, and only then clears them; items =
+#   max(1, min(encoder budget // tokens per item, max_num_reqs x items per prompt)), the budget
+#   max(max_num_batched_tokens, tokens per item) (vllm/v1/core/encoder_cache_manager.py,
+#   compute_encoder_budget, 0.33.0 compute_mm_encoder_budget with SchedulerConfig's
+#   max_num_encoder_input_tokens = encoder_cache_size = max_num_batched_tokens; 0.33.0's items come from
+#   vllm/multimodal/encoder_budget.py MultiModalBudget._get_max_items, the same formula; the log: "Encoder
+#   cache will be initialized with a budget of 16384 tokens, and profiled with 1 image items of the
+#   maximum feature size").
 # - the largest image (vllm/model_executor/models/qwen2_vl.py, get_image_size_with_most_features /
 #   _get_vision_info): smart_resize of a 9999999-pixel square to max_pixels, a side of
 #   floor(sqrt(max_pixels) / (patch x merge)) x patch x merge; grid_t 1; tokens = patches / merge².
+# - the encoder cache: items x tokens x out_hidden in bf16, alive with the pixels during the text run.
+# - Flash attention (get_vit_attn_backend on >= SM80) keeps no score matrix.
+# Before 0.11 (qwen2_5_vl.py 0.10.0 Qwen2_5_VisionBlock / Attention / MLP), per patch in bf16 units of the
+# vision hidden size d, TP t:
 # - pixel_values: the HF image processor's float32 rows of 3 x temporal x patch² values per patch, moved to
 #   the GPU unchanged (vllm/multimodal/inputs.py MultiModalKwargs.as_kwargs) and alive for the whole run.
-# - one block (qwen2_5_vl.py Qwen2_5_VisionBlock / Attention / MLP), per patch in bf16 units of the vision
-#   hidden size d, TP t: the residual x and the RMSNorm output n (2d) stay alive through each half.
+# - the residual x and the RMSNorm output n (2d) stay alive through each half.
 #   Attention: qkv 3d/t; at TP > 1 split_qkv's all_gather_interleave holds the gathered 3d and its cat 3d;
 #   q, k, v made contiguous 3d/t, and apply_rotary_pos_emb_vision makes an fp32 copy (2d/t), an fp32 output
 #   (2d/t) and its bf16 cast (d/t) of q, then of k: max(2d + 3d/t + 6d [t > 1], 2d + 11d/t).
-#   MLP: gate (after SiLU), up and their product 3I/t, and down_proj's full output d: 3d + 3I/t.
-#   Flash attention / xformers (get_vit_attn_backend on >= SM80) keep no score matrix.
-# - the encoder cache: items x tokens x out_hidden in bf16, alive with the pixels during the text run.
+#   MLP (separate gate_proj / up_proj): gate (after SiLU), up and their product 3I/t, and down_proj's full
+#   output d: 3d + 3I/t.
+# 0.16 on (qwen2_5_vl.py: the Qwen2_5_VisionMLP / Attention / Block classes differ between 0.16.0, 0.17.0,
+# 0.18.0, 0.19.1, 0.21.0, 0.26.0, 0.28.0 and 0.33.0 only in the FlashInfer sequence_lengths argument and the
+# torch.compile switch's name, both outside the flash-attention eager path; 0.13.0 and 0.14.0 lack the
+# qk_reshaped.contiguous() of 0.16):
+# - the block: x and norm1's output (2d) stay alive through the attention. Attention: qkv (QKVParallelLinear)
+#   3d/t, no all-gather; q and k as one einops view, qk_reshaped.contiguous() 2d/t; ApplyRotaryEmb
+#   (layers/rotary_embedding/common.py forward_cuda: vllm_flash_attn apply_rotary_emb, not in place) 2d/t
+#   in bf16; MMEncoderAttention -> vit_flash_attn_wrapper (v1/attention/ops/vit_attn_wrappers.py: views, the
+#   out= buffer empty_like(q)) d/t; the rearrange back is a view (batch 1); proj's full output d while all
+#   the locals live: 3d + 8d/t. MLP: norm2(x, residual=x_attn) is RMSNorm's fused_add_rms_norm (in place:
+#   ir.ops.fused_add_rms_norm.maybe_inplace, layers/layernorm.py), so x and the residual (2d); gate_up
+#   (MergedColumnParallelLinear) 2I/t, SiluAndMul I/t, down_proj's full output d: 3d + 3I/t; the residual
+#   add's new d comes after gate_up and the product are freed (4d).
+# - pixel_values: float32 through 0.28.0 (qwen2_5_vl.py's forward casts a transient copy); 0.33.0 adds
+#   mm_device_do_normalize (vllm/config/multimodal.py default True, Qwen2_5_VLForConditionalGeneration
+#   supports_mm_device_do_normalize = True): the processor runs with do_rescale/do_normalize False, raw
+#   uint8 values travel to the GPU (layers/fusion/mm_input_norm.py FusedMMInputNorm.input_dtype) and the
+#   bf16 normalised copy lives only until patch_embed. 0.29-0.32 were not unpacked, so the switch is put at
+#   0.33, the first release seen with it. The encoder's CUDA graphs (cudagraph_mm_encoder) and its
+#   torch.compile (compile_mm_encoder) are off by default (vllm/config/compilation.py, 0.33.0), so the
+#   profile runs the eager blocks traced above.
 # The profile's torch peak is then max(pixels + the block's peak, text peak + pixels + encoder outputs).
 VISION_RULE_BEFORE = (0, 11)
+# 0.11.0 merged the MLP's gate/up but kept the all-gather attention and apply_rotary_pos_emb_vision, and
+# expanded each dummy output to the encoder budget (gpu_model_runner.py, output.new_zeros((encoder_budget,
+# ...)), only in 0.11.0 of the sources here); 0.13.0/0.14.0 rotate q and k from a non-contiguous view (no
+# qk_reshaped.contiguous()). Those blocks' helper layers (rotary, the ViT attention wrapper, the norm) were
+# not traced for 0.11-0.15, so those releases keep the text-only profile.
+VISION_UNTRACED = ((0, 11), (0, 16))
+VISION_UINT8_PIXELS_FROM = (0, 33)  # mm_device_do_normalize, first seen in the 0.33.0 source
 
 
-def vision_profile_bytes(setup: Setup, tokens: int, seqs: int, version: tuple[int, ...] = VERSION
-                         ) -> tuple[int, int]:
-    """(the encoder pass's peak, what stays through the text run) per GPU, in bytes, for vLLM ``version``;
-    (0, 0) where the model describes no vision tower or the release is not modelled (see above)."""
+def vision_terms(setup: Setup, tokens: int, seqs: int, version: tuple[int, ...] = VERSION
+                 ) -> tuple[int, int, int, float] | None:
+    """(patches through the ViT, pixel bytes, encoder-output bytes, the block's peak per patch in bf16
+    units) of vLLM ``version``'s profile run per GPU, or None where the model describes no vision tower or
+    the release is not modelled (see above)."""
     m = setup.spec
-    if version >= VISION_RULE_BEFORE or not (m.vision_hidden_size and m.vision_intermediate_size
-                                             and m.vision_patch_size and m.vision_max_pixels):
-        return 0, 0
+    if VISION_UNTRACED[0] <= version < VISION_UNTRACED[1] or not (
+            m.vision_hidden_size and m.vision_intermediate_size and m.vision_patch_size and m.vision_max_pixels):
+        return None
     d, inter, t = m.vision_hidden_size, m.vision_intermediate_size, setup.tp
     patch, merge = m.vision_patch_size, m.vision_spatial_merge_size
     factor = patch * merge
@@ -212,14 +247,28 @@ def vision_profile_bytes(setup: Setup, tokens: int, seqs: int, version: tuple[in
     item_tokens = patches // (merge * merge)
     items = max(1, min(max(tokens, item_tokens) // item_tokens, seqs))
     n = items * patches
-    pixels = n * 3 * m.vision_temporal_patch_size * patch * patch * 4
-    attn = 2 * d + 11 * d / t
-    if t > 1:
-        attn = max(attn, 2 * d + 3 * d / t + 6 * d)
+    pixel_bytes = 1 if version >= VISION_UINT8_PIXELS_FROM else 4
+    pixels = n * 3 * m.vision_temporal_patch_size * patch * patch * pixel_bytes
+    if version < VISION_RULE_BEFORE:
+        attn = 2 * d + 11 * d / t
+        if t > 1:
+            attn = max(attn, 2 * d + 3 * d / t + 6 * d)
+    else:
+        attn = 3 * d + 8 * d / t
     mlp = 3 * d + 3 * inter / t
-    peak = pixels + int(n * 2 * max(attn, mlp))
     outputs = items * item_tokens * (m.vision_out_hidden_size or m.hidden_size) * 2
-    return peak, pixels + outputs
+    return n, pixels, outputs, max(attn, mlp)
+
+
+def vision_profile_bytes(setup: Setup, tokens: int, seqs: int, version: tuple[int, ...] = VERSION
+                         ) -> tuple[int, int]:
+    """(the encoder pass's peak, what stays through the text run) per GPU, in bytes, for vLLM ``version``;
+    (0, 0) where the model describes no vision tower or the release is not modelled (see above)."""
+    terms = vision_terms(setup, tokens, seqs, version)
+    if terms is None:
+        return 0, 0
+    n, pixels, outputs, per_patch = terms
+    return pixels + int(n * 2 * per_patch), pixels + outputs
 
 
 def cuda_total_bytes(gpu: GPUSpec) -> int:
@@ -382,16 +431,27 @@ class VLLM(Runtime):
     def kv_block_tokens(self, setup: Setup) -> int:
         return BLOCK_TOKENS
 
-    def inference_activations(self, setup: Setup) -> Part:
+    @staticmethod
+    def _text_peak(setup: Setup, tokens: int, seqs: int) -> int:
+        """The text profile's peak (see inference_activations), without the vision encoder."""
         m = setup.spec
         h, qd, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
         inter, router = m.mlp_width
-        tokens, seqs = self.served_limits(setup.gpu, setup.batch)
         sampler = int(min(tokens, seqs) * m.vocab_size * K.VLLM_SAMPLER_BYTES_PER_LOGIT)
         width = 2 * h + max(2 * qd + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2
-        layer = math.ceil(tokens * 2 * width / setup.tp)
+        return max(math.ceil(tokens * 2 * width / setup.tp), sampler)
+
+    def inference_activations(self, setup: Setup) -> Part:
+        tokens, seqs = self.served_limits(setup.gpu, setup.batch)
+        text = self._text_peak(setup, tokens, seqs)
+        encoder, kept = vision_profile_bytes(setup, tokens, seqs)
+        peak = max(encoder, text + kept) if encoder else text
         if not explaining():  # the fit solvers: the bytes alone
-            return Part(max(layer, sampler))
+            return Part(peak)
+        m = setup.spec
+        inter, router = m.mlp_width
+        width = 2 * m.hidden_size + max(2 * m.q_dim + 2 * m.kv_heads * m.head_size,
+                                        (3 if m.mlp_gated else 2) * inter) + router * 2
         f_layer = q(tokens, "batched tokens") * q(2, "B") * q(width, "activation width")
         if setup.tp > 1:
             f_layer = f_layer / q(setup.tp, "TP")
@@ -402,7 +462,31 @@ class VLLM(Runtime):
                       "every sequence (not split by TP)",
                       "activation width = 2·hidden + max(2·q + 2·kv, 3·intermediate) + 2·experts",
                       self._limits_why(setup.gpu, tokens, seqs))
-        return Part(max(layer, sampler), why)
+        if encoder:
+            why = self._vision_why(setup, tokens, seqs, text) + "; text peak = " + why
+        return Part(peak, why)
+
+    @staticmethod
+    def _vision_why(setup: Setup, tokens: int, seqs: int, text: int) -> str:
+        """The profile peak of a vision-language model: the encoder pass over the dummy images, or the text
+        run with the pixels and the encoder outputs still held (vision_profile_bytes)."""
+        m = setup.spec
+        terms = vision_terms(setup, tokens, seqs)
+        assert terms is not None
+        n, pixels, outputs, per_patch = terms
+        values = 3 * m.vision_temporal_patch_size * (m.vision_patch_size or 0) ** 2
+        f_pixels = q(n, "dummy-image patches") * q(values, "pixel values per patch") * q(
+            pixels // (n * values), "B per pixel value")
+        f_block = q(n, "dummy-image patches") * q(2, "B") * q(per_patch, "ViT block peak width")
+        f_out = q(outputs // 2, "encoder output values") * q(2, "B")
+        return explain(tmax(f_pixels + f_block, size(text, "text peak") + f_pixels + f_out),
+                       "vLLM's profile run first encodes the maximum-size dummy image(s) and keeps the pixels "
+                       "and the encoder outputs through the text run: the larger of the ViT's peak and the "
+                       "text peak plus those",
+                       f"ViT block peak width = max(3·d + 8·d/TP, 3·d + 3·I/TP) with vision hidden d = "
+                       f"{m.vision_hidden_size:,}, intermediate I = {m.vision_intermediate_size:,} (vLLM "
+                       f"{'.'.join(map(str, VERSION))} qwen2_5_vl.py vision block); uint8 pixels "
+                       "(mm_device_do_normalize)")
 
     def _limits_why(self, gpu: GPUSpec, tokens: int, seqs: int) -> str:
         default_tokens, default_seqs, why = self.batch_defaults(gpu)
@@ -444,10 +528,11 @@ class VLLM(Runtime):
                 charged += setup.nccl_mib * MiB
         if version >= (0, 20):
             charged += graphs
-        encoder, kept = vision_profile_bytes(setup, tokens, seqs, version)
-        if encoder:  # the encoder pass sets the profile's peak, or its leftovers add to the text run's
-            text = per_gpu["activations"]
-            charged += max(encoder, text + kept) - text
+        if setup.spec.vision_hidden_size:  # the estimate's activations hold VERSION's encoder term
+            text = self._text_peak(setup, tokens, seqs)
+            encoder, kept = vision_profile_bytes(setup, tokens, seqs, version)
+            # the encoder pass sets the profile's peak, or its leftovers add to the text run's
+            charged += (max(encoder, text + kept) if encoder else text) - per_gpu["activations"]
         return self.usable_bytes(setup.s, gpu) - charged, tokens
 
     def logged_kv_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int,
