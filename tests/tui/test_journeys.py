@@ -13,6 +13,7 @@ from vramtui.tui.paths import scenarios_dir
 from vramtui.tui.screens.gpus import COLUMN_INDEX
 from vramtui.tui.widgets.form import row_of
 
+from ..builders import make
 from .helpers import run_from_palette, shown, summary, tab_to, table_rows, type_into
 
 SIZE = (120, 40)
@@ -466,3 +467,39 @@ async def test_the_tuple_kv_cache_switch_raises_the_peak_saves_and_greys_out_for
         assert "transformers inference only" in str(row_of(box).query_one(".field-note").content)
     saved = tomllib.loads((scenarios_dir() / "tuple-cache.toml").read_text())
     assert saved["optimizations"]["legacy_cache"] is True
+
+
+@pytest.mark.parametrize(("field", "model", "changes", "moves", "says"), [
+    ("legacy_bnb", "llama-3.1-8b", {"mode": "qlora", "weights": "nf4"}, +1, "bitsandbytes < 0.43.2"),
+    ("quantized_lm_head", "llama-3.1-8b", {"mode": "qlora", "weights": "nf4"}, -1, "lm_head quantized too"),
+    ("untied_lm_head", "llama-3.2-1b", {"mode": "lora"}, +1, "lm_head params"),
+    ("gradient_accumulation", "llama-3.2-1b", {"mode": "full"}, +1, "gradient accumulation"),
+])
+async def test_a_training_harness_switch_moves_the_need_says_why_and_saves(field, model, changes, moves, says):
+    """The harness switches (bitsandbytes' version, LitGPT's lm_head, gradient accumulation): Space on the
+    Optimizations screen changes the per-GPU need the way the core says, the breakdown names the reason,
+    and the saved file keeps the switch; for inference the switch is greyed out with the reason."""
+    app = VramApp(make(model, **changes))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        box = app.screen.query_one(f"#{field}")
+        assert not box.value and not box.disabled
+        before = app.result.precise.per_gpu_bytes
+        await tab_to(pilot, field)
+        await pilot.press("space")
+        await pilot.pause()
+        assert getattr(app.scenario.optimizations, field) is True
+        assert (app.result.precise.per_gpu_bytes - before) * moves > 0
+        assert says in shown(pilot, "#breakdown")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press(*f"switch-{field.replace('_', '-')}", "enter")
+        await pilot.pause()
+    saved = tomllib.loads((scenarios_dir() / f"switch-{field.replace('_', '-')}.toml").read_text())
+    assert saved["optimizations"][field] is True
+    app = VramApp(make(model))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        assert app.screen.query_one(f"#{field}").disabled
