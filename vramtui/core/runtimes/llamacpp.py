@@ -115,12 +115,16 @@ class LlamaCpp(Runtime):
         """Tokens per micro-batch (n_ubatch), which sizes the compute buffer, and where it comes from."""
         return K.LLAMACPP_UBATCH, "n_ubatch"
 
+    def graph_tokens(self, setup: Setup) -> tuple[int, int]:
+        """(tokens of the reserved micro-batch: n_ubatch, or the whole prompt when shorter; KV cells the
+        graph attends over): the two sizes every compute-buffer term reads."""
+        return min(self.ubatch(setup)[0], setup.batch * setup.context), setup.kv_tokens * setup.batch
+
     def inference_activations(self, setup: Setup) -> Part:
         m = setup.spec
         h = m.hidden_size
-        n_ub, ub_name = self.ubatch(setup)
-        ub = min(n_ub, setup.batch * setup.context)
-        n_ctx = setup.kv_tokens * setup.batch
+        ub_name = self.ubatch(setup)[1]
+        ub, n_ctx = self.graph_tokens(setup)
         logits = ub * (m.vocab_size + h) * 4
         flash = setup.flash_attention
         attn = self._fa_ffn_stage(setup) if flash else self._nofa_attention(setup)
@@ -147,7 +151,7 @@ class LlamaCpp(Runtime):
 
     def op_offload(self, setup: Setup) -> tuple[bool, str]:
         """Whether ggml's scheduler runs the ops of host-resident weights on the GPU (op offload)."""
-        n_ub = min(self.ubatch(setup)[0], setup.batch * setup.context)
+        n_ub = self.graph_tokens(setup)[0]
         if setup.gpu.vendor == "apple":
             # ggml-metal.m returned false from offload_op until ollama's b6646 vendoring, and the one Metal
             # log of a partial offload (validation/points/partial_offload.toml, llama-3.1-70b on an M3 Max)
@@ -178,8 +182,7 @@ class LlamaCpp(Runtime):
             return full, None
         m = setup.spec
         h = m.hidden_size
-        ub = min(self.ubatch(setup)[0], setup.batch * setup.context)
-        n_kv = setup.kv_tokens * setup.batch
+        ub, n_kv = self.graph_tokens(setup)
         gpu = full
         if output_bytes is not None:
             # the output matmul's weight (lm_head and the final norm, at its GGUF type) copied to the GPU,
@@ -226,15 +229,13 @@ class LlamaCpp(Runtime):
         m = setup.spec
         if m.is_moe or not m.mlp_gated:
             return 0
-        ub = min(self.ubatch(setup)[0], setup.batch * setup.context)
-        n_kv = setup.kv_tokens * setup.batch
+        ub, n_kv = self.graph_tokens(setup)
         return ub * (3 * m.intermediate_size + 3 * m.hidden_size) * 4 + ub * n_kv * 2
 
     def _nofa_attention(self, setup: Setup) -> int:
         """The scores' bytes of inference_activations without flash attention."""
         m = setup.spec
-        ub = min(self.ubatch(setup)[0], setup.batch * setup.context)
-        n_ctx = setup.kv_tokens * setup.batch
+        ub, n_ctx = self.graph_tokens(setup)
         return (ub * n_ctx * m.num_attention_heads * 4 + ub * n_ctx * 4
                 + ub * K.LLAMACPP_NOFA_HIDDEN * m.hidden_size * 4)
 

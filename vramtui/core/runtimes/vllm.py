@@ -395,10 +395,6 @@ class VLLM(Runtime):
     def gpu_key(self, gpu: GPUSpec) -> Hashable:
         return _card(gpu.memory_bytes, gpu.name, gpu.vendor)
 
-    @staticmethod
-    def _graph_cap(gpu: GPUSpec) -> int:
-        return _card(gpu.memory_bytes, gpu.name, gpu.vendor)[1]
-
     def cuda_graphs(self, setup: Setup) -> tuple[int, int, int]:
         """(PIECEWISE graphs, FULL graphs, MiB) with the default capture sizes at the launch's limits."""
         gpu = setup.gpu
@@ -432,14 +428,17 @@ class VLLM(Runtime):
         return BLOCK_TOKENS
 
     @staticmethod
-    def _text_peak(setup: Setup, tokens: int, seqs: int) -> int:
-        """The text profile's peak (see inference_activations), without the vision encoder."""
+    def _width(setup: Setup) -> int:
+        """Activation width of one layer in the profile run (see inference_activations)."""
         m = setup.spec
-        h, qd, kv = m.hidden_size, m.q_dim, m.kv_heads * m.head_size
         inter, router = m.mlp_width
-        sampler = int(min(tokens, seqs) * m.vocab_size * K.VLLM_SAMPLER_BYTES_PER_LOGIT)
-        width = 2 * h + max(2 * qd + 2 * kv, (3 if m.mlp_gated else 2) * inter) + router * 2
-        return max(math.ceil(tokens * 2 * width / setup.tp), sampler)
+        return (2 * m.hidden_size + max(2 * m.q_dim + 2 * m.kv_heads * m.head_size, (3 if m.mlp_gated else 2) * inter)
+                + router * 2)
+
+    def _text_peak(self, setup: Setup, tokens: int, seqs: int) -> int:
+        """The text profile's peak (see inference_activations), without the vision encoder."""
+        sampler = int(min(tokens, seqs) * setup.spec.vocab_size * K.VLLM_SAMPLER_BYTES_PER_LOGIT)
+        return max(math.ceil(tokens * 2 * self._width(setup) / setup.tp), sampler)
 
     def inference_activations(self, setup: Setup) -> Part:
         tokens, seqs = self.served_limits(setup.gpu, setup.batch)
@@ -449,10 +448,7 @@ class VLLM(Runtime):
         if not explaining():  # the fit solvers: the bytes alone
             return Part(peak)
         m = setup.spec
-        inter, router = m.mlp_width
-        width = 2 * m.hidden_size + max(2 * m.q_dim + 2 * m.kv_heads * m.head_size,
-                                        (3 if m.mlp_gated else 2) * inter) + router * 2
-        f_layer = q(tokens, "batched tokens") * q(2, "B") * q(width, "activation width")
+        f_layer = q(tokens, "batched tokens") * q(2, "B") * q(self._width(setup), "activation width")
         if setup.tp > 1:
             f_layer = f_layer / q(setup.tp, "TP")
         f_sampler = q(min(tokens, seqs), "sequences") * q(m.vocab_size, "vocab") * q(
