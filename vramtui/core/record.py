@@ -40,10 +40,17 @@ class ValidationError(ValueError):
 
 
 class _Bad(Exception):
-    """One failed check inside a validation, carried up to the record that reports it."""
+    """Failed checks inside a validation, carried up (each level prefixing its key to their loc) to the
+    record that reports them as a ValidationError."""
 
     def __init__(self, kind: str, msg: str, value: Any, loc: tuple = ()):
         self.errors = [{"loc": loc, "msg": msg, "type": kind, "input": value}]
+
+    @classmethod
+    def of(cls, errors: list[dict[str, Any]]) -> _Bad:
+        bad = cls.__new__(cls)
+        bad.errors = errors
+        return bad
 
 
 class FieldInfo:
@@ -159,10 +166,7 @@ def _nested(cls: type[Record]) -> Callable[[Any], Any]:
             return v
         if not isinstance(v, dict):
             raise _Bad("model_type", f"Input should be a valid dictionary or instance of {cls.__name__}", v)
-        try:
-            return cls._build(v)
-        except _Many as many:
-            raise _nest(many) from None
+        return cls._build(v)
     return check
 
 
@@ -322,14 +326,14 @@ class Record:
                     errors.append({"loc": (key,), "msg": "Extra inputs are not permitted", "type": "extra_forbidden",
                                    "input": data[key]})
         if errors:
-            raise _Many(errors)
+            raise _Bad.of(errors)
         obj = cls.__new__(cls)
         object.__setattr__(obj, "__dict__", values)
         for attr in cls._after:
             try:
                 obj = getattr(obj, attr)()
             except (ValueError, AssertionError) as exc:
-                raise _Many(_value_error(exc, data).errors) from None
+                raise _value_error(exc, data) from None
         return obj
 
     @classmethod
@@ -341,14 +345,14 @@ class Record:
                                                    "msg": f"Input should be a valid dictionary or instance of {cls.__name__}"}])
         try:
             return cls._build(data)
-        except _Many as many:
-            raise ValidationError(cls.__name__, many.errors) from None
+        except _Bad as bad:
+            raise ValidationError(cls.__name__, bad.errors) from None
 
     def __init__(self, **data: Any):
         try:
             built = type(self)._build(data)
-        except _Many as many:
-            raise ValidationError(type(self).__name__, many.errors) from None
+        except _Bad as bad:
+            raise ValidationError(type(self).__name__, bad.errors) from None
         object.__setattr__(self, "__dict__", built.__dict__)
 
     # using -----------------------------------------------------------------------------------------
@@ -389,11 +393,6 @@ class Record:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
 
 
-class _Many(Exception):
-    def __init__(self, errors: list[dict[str, Any]]):
-        self.errors = errors
-
-
 def _field(check: Callable[[Any], Any], bounds: Callable[[Any], Any] | None,
            pre: list[Callable[[Any], Any]], post: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
     """One field's whole check: before-validators, the type, the bounds, after-validators."""
@@ -417,8 +416,3 @@ def _field(check: Callable[[Any], Any], bounds: Callable[[Any], Any] | None,
         return v
     return full
 
-
-def _nest(many: _Many) -> _Bad:
-    bad = _Bad("", "", None)
-    bad.errors = many.errors
-    return bad
