@@ -415,4 +415,3 @@ def _field(check: Callable[[Any], Any], bounds: Callable[[Any], Any] | None,
                 raise _value_error(exc, v) from None
         return v
     return full
-
