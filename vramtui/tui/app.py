@@ -137,6 +137,14 @@ class VramApp(App):
         self._update_title()
         self.apply_compact()
 
+    first_frame_shown = False
+
+    async def on_ready(self) -> None:
+        """Textual's Ready: the first frame is on the terminal. The first screen now builds the rest."""
+        self.first_frame_shown = True
+        if isinstance(self.screen, VramScreen):
+            await self.screen.after_first_frame()
+
     _after_save: Callable[[], object] | None = None  # what quit / open / new does once "Save" has saved
 
     def apply_compact(self) -> None:

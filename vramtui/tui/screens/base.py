@@ -99,6 +99,9 @@ class VramScreen(Screen):
         """What F1 adds for this screen (the GPU grid explains its columns)."""
         return ""
 
+    async def after_first_frame(self) -> None:
+        """Build what the first frame could do without; the App calls it once that frame is shown."""
+
     def again(self) -> None:
         """The screen's key pressed while it is shown (the Model screen steps through its tabs)."""
 

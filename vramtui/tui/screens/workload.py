@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from ...core.fields import why_off
@@ -27,34 +28,59 @@ def _share(value: float | None) -> str:
 
 
 class WorkloadScreen(VramScreen):
+    """The first screen. Its summary and breakdown are the first frame; the form's 33 widgets are
+    mounted after that frame is on screen (docs/performance.md: they were two thirds of its cost)."""
+
     TITLE_SUFFIX = "Workload"
+    AUTO_FOCUS = None  # nothing to focus in the first frame: the form's first field takes it once mounted
+
+    _form_ready = False
 
     def compose_body(self) -> ComposeResult:
-        w = self.vram.scenario.workload  # fields start at the scenario's values, never at a default
         yield Static("Workload — what the model is asked to do", classes="section-title")
-        yield FieldRow("Mode", Choice([(MODE_LABELS[m], m) for m in MODES], w.mode, id="mode"),
-                       "Inference, LoRA, QLoRA or full fine-tuning")
-        yield FieldRow("Weights", Choice([(f"{f.label}  ({f.id})", f.id) for f in WEIGHT_FORMATS.values()], w.weights, id="weights"),
-                       "Weight format; bits include scales and the tensors kept at 16 bit")
-        yield FieldRow("KV cache", Choice([(f"{k.label}  ({k.bytes_per_elem:g} B)", k.id) for k in KV_FORMATS.values()], w.kv_cache, id="kv_cache"),
-                       "Precision of the cached keys and values")
-        yield FieldRow("Batch", Input(str(w.batch_size), id="batch_size", placeholder="1"),
-                       f"Sequences processed together, 1 to {MAX_BATCH:,}")
-        yield FieldRow("Context", Input(fmt_tokens(w.context_length), id="context_length", placeholder="8k"),
-                       "Tokens per sequence (prompt + output): 8192, 8k, 32K, 128k")
-        yield FieldRow("Runtime", Choice([(rt.label, rt.id) for rt in RUNTIMES.values()], w.runtime, id="runtime"),
-                       "What runs it: its rules, defaults, overhead and how it lays memory out on the GPUs")
-        yield FieldRow("Recipe", Choice([(RECIPE_TABLE[r].label, r) for r in RECIPES], w.recipe, id="recipe"),
-                       "Training precision: bytes per parameter for weights, gradients and optimizer")
-        yield FieldRow("GPU mem share", Input(_share(w.gpu_memory_utilization), id="gpu_memory_utilization", placeholder="default"),
-                       "vLLM's gpu_memory_utilization / SGLang's mem_fraction_static: the share of the card it "
-                       "pre-allocates (0–1]; empty: the runtime's default for the GPU")
-
+        yield Vertical(id="workload-form")  # one line per field is reserved (app.tcss): nothing moves when it fills
         yield Static("Where the memory goes", classes="section-title")
         yield Breakdown(id="breakdown")
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self.vram.first_frame_shown:  # not the first screen of this run: nothing to wait for
+            self.call_later(self.after_first_frame)
+
+    async def after_first_frame(self) -> None:
+        if self._form_ready:
+            return
+        await self.query_one("#workload-form").mount_all(self._fields())
+        self._form_ready = True
+        if self.vram.result is not None:
+            self.render_result(self.vram.result)
+        if self.focused is None and self.is_current:
+            self.query_one("#mode").focus()
+
+    def _fields(self) -> list[FieldRow]:
+        w = self.vram.scenario.workload  # fields start at the scenario's values, never at a default
+        return [FieldRow("Mode", Choice([(MODE_LABELS[m], m) for m in MODES], w.mode, id="mode"),
+                         "Inference, LoRA, QLoRA or full fine-tuning"),
+                FieldRow("Weights", Choice([(f"{f.label}  ({f.id})", f.id) for f in WEIGHT_FORMATS.values()], w.weights, id="weights"),
+                         "Weight format; bits include scales and the tensors kept at 16 bit"),
+                FieldRow("KV cache", Choice([(f"{k.label}  ({k.bytes_per_elem:g} B)", k.id) for k in KV_FORMATS.values()], w.kv_cache, id="kv_cache"),
+                         "Precision of the cached keys and values"),
+                FieldRow("Batch", Input(str(w.batch_size), id="batch_size", placeholder="1"),
+                         f"Sequences processed together, 1 to {MAX_BATCH:,}"),
+                FieldRow("Context", Input(fmt_tokens(w.context_length), id="context_length", placeholder="8k"),
+                         "Tokens per sequence (prompt + output): 8192, 8k, 32K, 128k"),
+                FieldRow("Runtime", Choice([(rt.label, rt.id) for rt in RUNTIMES.values()], w.runtime, id="runtime"),
+                         "What runs it: its rules, defaults, overhead and how it lays memory out on the GPUs"),
+                FieldRow("Recipe", Choice([(RECIPE_TABLE[r].label, r) for r in RECIPES], w.recipe, id="recipe"),
+                         "Training precision: bytes per parameter for weights, gradients and optimizer"),
+                FieldRow("GPU mem share", Input(_share(w.gpu_memory_utilization), id="gpu_memory_utilization", placeholder="default"),
+                         "vLLM's gpu_memory_utilization / SGLang's mem_fraction_static: the share of the card it "
+                         "pre-allocates (0–1]; empty: the runtime's default for the GPU")]
+
     def render_result(self, result: Result) -> None:
         self.query_one(Breakdown).show(result, self.vram.unit)
+        if not self._form_ready:
+            return  # the form shows the scenario it was made from, and this result once it is mounted
         w = result.scenario.workload
         for name in ("mode", "weights", "kv_cache", "runtime", "recipe"):
             set_quietly(self.query_one(f"#{name}", Choice), getattr(w, name))
