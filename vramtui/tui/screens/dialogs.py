@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,8 +16,16 @@ from textual.widgets.option_list import Option
 from ..commands import COMMANDS
 from ..paths import scenario_files, scenario_path, scenarios_dir
 
+T = TypeVar("T")
 
-class HelpScreen(ModalScreen[None]):
+
+class Dialog(ModalScreen[T]):
+    """A modal dialog; the dialogs' rules load with the first one shown, not at start-up."""
+
+    CSS_PATH = "dialogs.tcss"
+
+
+class HelpScreen(Dialog[None]):
     """Help for what has focus, then every command with its key. Focus returns on close."""
 
     BINDINGS = [Binding("escape", "dismiss", "Back"), Binding("f1", "dismiss", "Back", show=False)]
@@ -40,7 +49,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static("Escape or F1 closes this help.", classes="hint")
 
 
-class SaveAsScreen(ModalScreen[Path | None]):
+class SaveAsScreen(Dialog[Path | None]):
     BINDINGS = [Binding("escape", "cancel", "Back")]
 
     def __init__(self, suggestion: str) -> None:
@@ -76,7 +85,7 @@ class SaveAsScreen(ModalScreen[Path | None]):
         self.dismiss(None)
 
 
-class OpenScreen(ModalScreen[Path | None]):
+class OpenScreen(Dialog[Path | None]):
     BINDINGS = [Binding("escape", "cancel", "Back")]
 
     def compose(self) -> ComposeResult:
@@ -116,7 +125,7 @@ class OpenScreen(ModalScreen[Path | None]):
         self.dismiss(None)
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(Dialog[bool]):
     """A yes/no question; the safe answer is the default and escape."""
 
     BINDINGS = [Binding("escape", "no", "Back")]
@@ -144,7 +153,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class UnsavedScreen(ModalScreen[str | None]):
+class UnsavedScreen(Dialog[str | None]):
     """Unsaved changes before quit/open/new: go back (the default), save them first, or discard them."""
 
     BINDINGS = [Binding("escape", "back", "Back")]

@@ -64,6 +64,7 @@ KEY_COLUMNS = ("mark", "fits", "headroom", "needed", "price")  # always on scree
 
 class GPUScreen(VramScreen):
     TITLE_SUFFIX = "GPUs"
+    CSS_PATH = "gpus.tcss"  # loaded when the screen is first shown
     BODY_SCROLLS = False
     BINDINGS = [
         Binding("f9", "sort_column", "Sort", tooltip="Sort by the column under the cursor (again: reverse)"),

@@ -63,6 +63,7 @@ class PathSuggester(Suggester):
 
 class ModelScreen(VramScreen):
     TITLE_SUFFIX = "Model"
+    CSS_PATH = "model.tcss"  # loaded when the screen is first shown
     BINDINGS = [Binding("down", "focus_list", "List", show=False)]
 
     def compose_body(self) -> ComposeResult:
