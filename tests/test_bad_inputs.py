@@ -14,7 +14,7 @@ from vramtui.cli import main
 from vramtui.core.io import ScenarioError, load_scenario
 from vramtui.tui.app import VramApp
 
-from .tui.helpers import shown
+from .tui.helpers import summary_part
 
 CORPUS = Path(__file__).parent / "data" / "bad_scenarios"
 EXPECTED: dict[str, str] = tomllib.loads((CORPUS / "expected.toml").read_text())
@@ -44,7 +44,7 @@ async def test_tui_shows_every_error_and_keeps_the_scenario():
             assert not app.open_path(CORPUS / name)
             await pilot.pause()
             assert app.scenario == before
-            assert EXPECTED[name] in shown(pilot, "#summary-status"), name
+            assert EXPECTED[name] in summary_part(pilot, "status"), name
 
 
 async def test_tui_failed_save_tells_the_user_and_keeps_the_old_file(monkeypatch):
@@ -66,7 +66,7 @@ async def test_tui_failed_save_tells_the_user_and_keeps_the_old_file(monkeypatch
         monkeypatch.setattr(tempfile, "mkstemp", read_only)
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert "could not save: Permission denied; the existing file is unchanged" in shown(pilot, "#summary-status")
+        assert "could not save: Permission denied; the existing file is unchanged" in summary_part(pilot, "status")
         assert path.read_bytes() == before and "modified" in app.title
 
 

@@ -49,8 +49,15 @@ def shown(pilot: Pilot, selector: str) -> str:
     return console.export_text()
 
 
+def summary_part(pilot: Pilot, part: str) -> str:
+    """One line of the summary panel as it shows it now: line, totals, bar, legend, warnings or status."""
+    from vramtui.tui.widgets.summary import SummaryPanel
+
+    return str(pilot.app.screen.query_one(SummaryPanel).parts.get(part, ""))
+
+
 def summary(pilot: Pilot) -> str:
-    return "\n".join(shown(pilot, f"#summary-{part}") for part in ("line", "totals", "legend"))
+    return "\n".join(summary_part(pilot, part) for part in ("line", "totals", "legend"))
 
 
 def table_rows(pilot: Pilot, selector: str) -> list[list[str]]:

@@ -13,7 +13,7 @@ from vramtui.tui.state import compute
 from vramtui.tui.widgets.form import row_of
 
 from ..builders import make
-from .helpers import shown, summary, tab_to
+from .helpers import shown, summary, summary_part, tab_to
 
 SIZE = (120, 40)
 
@@ -111,7 +111,7 @@ async def test_open_takes_the_name_save_took():
         await pilot.pause()
         assert app2.scenario.model.preset == "llama-3.1-70b"
         assert app2.scenario == load_scenario(scenarios_dir() / "ux70b.toml")
-        assert "Llama 3.1 70B" in summary(pilot) and "cannot read" not in shown(pilot, "#summary-status")
+        assert "Llama 3.1 70B" in summary(pilot) and "cannot read" not in summary_part(pilot, "status")
 
 
 async def test_grid_arrows_mean_the_same_on_every_column_and_marks_do_not_move_rows():
@@ -188,7 +188,7 @@ async def test_the_summary_is_one_line_and_the_gpu_key_bar_keeps_f6_and_f7():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f3")
         await pilot.pause()
-        assert "\n" not in shown(pilot, "#summary-totals").strip()
+        assert "\n" not in summary_part(pilot, "totals").strip()
     async with VramApp().run_test(size=SIZE) as pilot:
         await pilot.press("f5")
         await pilot.pause()

@@ -14,7 +14,7 @@ from vramtui.tui.screens.gpus import COLUMN_INDEX
 from vramtui.tui.widgets.form import row_of
 
 from ..builders import make
-from .helpers import run_from_palette, shown, summary, tab_to, table_rows, type_into
+from .helpers import run_from_palette, shown, summary, summary_part, tab_to, table_rows, type_into
 
 SIZE = (120, 40)
 
@@ -176,7 +176,7 @@ async def test_malformed_file_shows_the_error_and_keeps_the_scenario(tmp_path):
         await tab_to(pilot, "open-path")
         await pilot.press(*str(bad), "enter")
         await pilot.pause()
-        status = shown(pilot, "#summary-status")
+        status = summary_part(pilot, "status")
         assert "broken.toml: workload.batch_size" in status and "greater than or equal to 1" in status
         assert "the current scenario is unchanged" in status
         assert app.scenario == scenario and summary(pilot) == before
@@ -248,7 +248,7 @@ async def test_method_and_unit_switches():
         assert "per GPU (guide)" in summary(pilot) and "· precise 18.06 GiB" in summary(pilot)
         await pilot.press("f7")
         await pilot.pause()
-        assert " GB" in summary(pilot) and "GiB" not in shown(pilot, "#summary-totals")
+        assert " GB" in summary(pilot) and "GiB" not in summary_part(pilot, "totals")
 
 
 async def test_f1_help_names_the_focused_field_and_restores_focus():
@@ -272,7 +272,7 @@ async def test_every_screen_renders_at_common_sizes(size):
         for key in ("f2", "f3", "f4", "f5"):
             await pilot.press(key)
             await pilot.pause()
-            assert "GPU (precise)" in shown(pilot, "#summary-totals") and "FITS" in shown(pilot, "#summary-totals")
+            assert "GPU (precise)" in summary_part(pilot, "totals") and "FITS" in summary_part(pilot, "totals")
         assert app.has_class("-compact") == (size == (80, 24))
 
 

@@ -3,11 +3,15 @@ and the screen keeps the numbers of the last valid scenario."""
 
 from __future__ import annotations
 
+from textual.color import Color
+from textual.geometry import Region
+
 from vramtui.tui.app import VramApp
 from vramtui.tui.widgets.form import row_of
+from vramtui.tui.widgets.summary import SummaryPanel
 
 from ..builders import make
-from .helpers import summary, tab_to
+from .helpers import summary, summary_part, tab_to
 
 SIZE = (120, 40)
 
@@ -105,6 +109,17 @@ async def test_warnings_show_under_the_summary():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
         await pilot.pause()
-        from .helpers import shown
 
-        assert "⚠ transformers dequantizes GGUF q4_k_m" in shown(pilot, "#summary-warnings")
+        assert "⚠ transformers dequantizes GGUF q4_k_m" in summary_part(pilot, "warnings")
+
+        # drawn in the theme's warning colour; F8 (next theme) redraws it in the new theme's
+        themes = set()
+        for _ in range(3):
+            panel = app.screen.query_one(SummaryPanel)
+            drawn = panel.render_lines(Region(0, 0, panel.size.width, panel.size.height))
+            colours = {seg.style.color for strip in drawn for seg in strip if "⚠" in seg.text}
+            assert colours == {Color.parse(app.get_css_variables()["warning"]).rich_color}, app.theme
+            themes.add(app.theme)
+            await pilot.press("f8")
+            await pilot.pause()
+        assert len(themes) == 3

@@ -8,7 +8,7 @@ from textual.widgets import Input
 
 from vramtui.tui.app import VramApp
 
-from .helpers import shown, summary
+from .helpers import summary, summary_part
 
 SIZES = [(40, 12), (60, 20), (80, 24), (120, 40), (200, 60), (300, 100)]
 GARBAGE = ["", "   ", "-1", "0", "1e309", "nan", "inf", "9" * 60, "８ｋ", "32kk", "1,0,0", "DROP TABLE", "\x00\x1b[2J",
@@ -24,7 +24,7 @@ async def test_every_screen_at_every_size_with_resizes_between():
                 await pilot.press(key)
                 await pilot.pause()
                 # the verdict is on screen at every size, and the summary never loses it
-                assert "FITS" in shown(pilot, "#summary-totals")
+                assert "FITS" in summary_part(pilot, "totals")
                 assert app.screen.query_one("#summary").region.height >= 3
             assert app.has_class("-compact") == (size[0] < 100 or size[1] < 30)
 
@@ -60,7 +60,7 @@ async def test_garbage_pasted_into_every_field_keeps_the_last_valid_scenario():
                     if now != before:  # only a valid value may change the scenario
                         assert now.workload.context_length >= 1 and now.workload.batch_size >= 1
                 # a well-formed value after the garbage is taken again
-            assert "FITS" in shown(pilot, "#summary-totals") or "DOES NOT FIT" in shown(pilot, "#summary-totals")
+            assert "FITS" in summary_part(pilot, "totals") or "DOES NOT FIT" in summary_part(pilot, "totals")
         await pilot.press("f3")
         box = app.screen.query_one("#context_length", Input)
         box.focus()

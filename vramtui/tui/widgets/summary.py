@@ -6,10 +6,9 @@ and the verdict says FITS / DOES NOT FIT in words next to its symbol.
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
+from textual.widget import Widget
 
 from ...core.estimate import COMPONENTS
 from ...core.units import Unit, fmt_bytes, to_unit
@@ -72,26 +71,45 @@ def legend(per_gpu: dict[str, int], unit: Unit, short: bool = False) -> Text:
     return text
 
 
-class SummaryPanel(Vertical):
-    """Always visible; renders a ``Result`` and nothing else."""
+class SummaryPanel(Widget):
+    """Always visible; renders a ``Result`` and nothing else.
 
-    def compose(self) -> ComposeResult:
-        yield Static(id="summary-line")
-        yield Static(id="summary-totals")
-        yield Static(id="summary-bar")
-        yield Static(id="summary-legend")
-        yield Static(id="summary-warnings")
-        yield Static(id="summary-status")
+    One widget whose lines are its ``parts`` (it was six Statics: the panel is on the first frame,
+    whose cost grows with its widget count, docs/performance.md). The scenario line and the warnings
+    take their colours from component classes (app.tcss) when drawn, so a new theme recolours them.
+    """
+
+    COMPONENT_CLASSES = {"summary--line", "summary--warnings"}
+    ORDER = ("line", "totals", "bar", "legend", "warnings", "status")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.parts: dict[str, Text] = {}  # what each line shows now; a line with nothing to say is left out
+
+    def _show_parts(self, **parts: Text) -> None:
+        self.parts.update(parts)
+        self.refresh(layout=True)
+
+    def render(self) -> Group:
+        lines = []
+        for key in self.ORDER:
+            text = self.parts.get(key)
+            if not text:
+                continue
+            if f"summary--{key}" in self.COMPONENT_CLASSES:
+                text = text.copy()
+                text.stylize_before(self.get_component_rich_style(f"summary--{key}"))
+            lines.append(text)
+        return Group(*lines)
 
     def show_status(self, message: str) -> None:
         """The last file error stays here, in words, until the next file action or edit."""
-        self.query_one("#summary-status", Static).update(Text(f"✘ {message}", "bold red") if message else "")
-        self.set_class(bool(message), "-status")
+        self._show_parts(status=Text(f"✘ {message}", "bold red") if message else Text())
 
     def show(self, result: Result, unit: Unit) -> None:
         s, est = result.scenario, result.current
         verdict = result.verdict
-        self.query_one("#summary-line", Static).update(Text(s.summary, overflow="ellipsis", no_wrap=True))
+        line = Text(s.summary, overflow="ellipsis", no_wrap=True)
 
         compact = self.app.has_class("-compact")
         totals = Text(no_wrap=True, overflow="ellipsis")  # one line: never broken mid-phrase
@@ -111,14 +129,11 @@ class SummaryPanel(Vertical):
             n = verdict.gpus_needed
             needed = (f", {n} GPUs" if compact else f", needs {n} GPUs") if n else ", >8 GPUs"
             totals.append(f" {gpu_name} −{fmt_bytes(-verdict.headroom_bytes, unit)}{needed}")
-        self.query_one("#summary-totals", Static).update(totals)
 
         width = max(10, self.size.width - 2) if self.size.width else 60
-        self.query_one("#summary-bar", Static).update(stacked_bar(est.per_gpu, verdict.usable_bytes, width))
-        self.query_one("#summary-legend", Static).update(legend(est.per_gpu, unit, short=compact))
         warn = Text("\n".join(f"⚠ {w}" for w in est.warnings), overflow="ellipsis", no_wrap=compact)
-        self.query_one("#summary-warnings", Static).update(warn)
-        self.set_class(bool(est.warnings), "-warnings")
+        self._show_parts(line=line, totals=totals, bar=stacked_bar(est.per_gpu, verdict.usable_bytes, width),
+                         legend=legend(est.per_gpu, unit, short=compact), warnings=warn)
 
 
 __all__ = ["SummaryPanel", "stacked_bar", "legend"]
