@@ -3,7 +3,9 @@
 Its own module so that ``presets`` can list and look up presets without building the record class.
 """
 
-from __future__ import annotations
+# Annotations are evaluated at class creation here (no `from __future__ import annotations`): the
+# records read their field types with typing.get_type_hints, which compiles each string annotation
+# anew, about 1 ms of every command's and the TUI's start-up (docs/performance.md).
 
 from typing import Literal
 

@@ -6,7 +6,9 @@ checked against the official one to the parameter, and so the weight estimate ca
 tensors a quantised format leaves at 16 bit (embeddings, lm_head, norms) apart from the rest.
 """
 
-from __future__ import annotations
+# Annotations are evaluated at class creation here (no `from __future__ import annotations`): the
+# records read their field types with typing.get_type_hints, which compiles each string annotation
+# anew, about 1 ms of every command's and the TUI's start-up (docs/performance.md).
 
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
@@ -120,7 +122,7 @@ class ModelSpec(Record):
         return tuple(v) if isinstance(v, list) else v
 
     @model_validator(mode="after")
-    def _check(self) -> ModelSpec:
+    def _check(self) -> "ModelSpec":
         if self.num_attention_heads % self.kv_heads:
             raise ValueError(
                 f"num_attention_heads ({self.num_attention_heads}) must be a multiple of "
@@ -228,7 +230,7 @@ class ModelSpec(Record):
         return tags
 
     # counting -------------------------------------------------------------------------
-    def counts(self) -> ParamCounts:
+    def counts(self) -> "ParamCounts":
         return count_parameters(self)
 
     @property

@@ -5,7 +5,9 @@ the TUI replaces a scenario with ``model_copy(update=...)`` and never mutates on
 re-render from the new value without diffing.
 """
 
-from __future__ import annotations
+# Annotations are evaluated at class creation here (no `from __future__ import annotations`): the
+# records read their field types with typing.get_type_hints, which compiles each string annotation
+# anew, about 1 ms of every command's and the TUI's start-up (docs/performance.md).
 
 from typing import Literal
 
@@ -117,7 +119,7 @@ class Workload(Record):
         return kv_format(v).id
 
     @model_validator(mode="after")
-    def _qlora_base(self) -> Workload:
+    def _qlora_base(self) -> "Workload":
         if self.mode == "qlora" and not weight_format(self.weights).is_4bit:
             allowed = [f.id for f in WEIGHT_FORMATS.values() if f.is_4bit]
             raise ValueError(f"QLoRA trains on a 4-bit base: weights must be one of {', '.join(allowed)}")
@@ -209,7 +211,7 @@ class Hardware(Record):
         return v
 
     @model_validator(mode="after")
-    def _selected(self) -> Hardware:
+    def _selected(self) -> "Hardware":
         if self.selected is not None and self.selected not in self.gpus:
             raise ValueError(f"selected {self.selected!r} is not one of the compared gpus")
         return self
@@ -237,11 +239,11 @@ class Scenario(Record):
         return v
 
     @model_validator(mode="after")
-    def _runnable(self) -> Scenario:
+    def _runnable(self) -> "Scenario":
         check(self)  # the runtime's refusals (core/rules.py), each naming both settings
         return self
 
-    def replace(self, section: str | None = None, **changes) -> Scenario:
+    def replace(self, section: str | None = None, **changes) -> "Scenario":
         """A new scenario with ``changes`` applied (validated, runtime rules included)."""
         if section is None:
             data = self.model_dump(by_alias=True)
