@@ -111,8 +111,8 @@ def test_a_bad_index_file_is_rebuilt(tmp_path, monkeypatch):
 @contextlib.contextmanager
 def _presets_in(folder, monkeypatch):
     """Read presets from ``folder`` with empty caches; the real ones are back afterwards."""
-    caches = (presets._index, presets._doc, presets.models, presets.gpus)
-    monkeypatch.setattr(presets, "presets_dir", lambda: folder)
+    caches = (presets._index, presets._doc, presets.models, presets.gpus, presets._folder)
+    monkeypatch.setattr(presets, "_folder", lambda: str(folder))
     monkeypatch.setattr(presets, "_models", {})
     monkeypatch.setattr(presets, "_gpus", {})
     for c in caches:

@@ -10,13 +10,14 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .core import presets
 from .core.units import fmt_bytes, fmt_count, fmt_tokens, parse_money, parse_tokens, to_unit, within_budget
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .core.gpuspec import GPUSpec
     from .core.scenario import Scenario
 
@@ -229,26 +230,34 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def scenario_from_args(a: argparse.Namespace) -> Scenario:
+    # pathlib (which brings urllib.parse and ipaddress, ~3 ms) only where a path is given: a preset
+    # with flags, the usual command, needs none
     from .core.io import default_scenario, load_scenario, scenario_from_dict, scenario_to_dict
 
+    base_dir: Path | None = None  # the working folder, when no scenario file says otherwise
     if a.scenario:
+        from pathlib import Path
+
         path = Path(a.scenario)
         base = load_scenario(path)  # validates the file as written
         doc = scenario_to_dict(base)
         base_dir = path.parent
     else:
         doc = scenario_to_dict(default_scenario())
-        base_dir = Path.cwd()
     if a.model:
         from .core.sources.resolve import model_table
 
         doc["model"] = model_table(a.model)
         if a.mmproj:
+            from pathlib import Path
+
             doc["model"]["mmproj"] = str(Path(a.mmproj).expanduser().resolve())
         if "preset" not in doc["model"]:  # a checkpoint's own format and runtime, unless flags say otherwise
             doc["workload"].pop("weights", None)
             doc["workload"].pop("runtime", None)
     elif a.config:
+        from pathlib import Path
+
         doc["model"] = {"config": str(Path(a.config).resolve())}
     if a.draft:
         doc["model"]["draft"] = a.draft
@@ -275,6 +284,10 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
         o["lora_targets"] = [t.strip() for t in a.lora_targets.split(",") if t.strip()]
     if a.gpus:
         doc["hardware"] = {"gpus": [g.strip() for g in a.gpus.split(",") if g.strip()]}
+    if base_dir is None and (set(doc["model"]) - {"preset", "hub", "revision"} or "draft" in doc["model"]):
+        from pathlib import Path
+
+        base_dir = Path.cwd()  # a relative path in the model table reads from here
     return scenario_from_dict(doc, base_dir)
 
 
@@ -580,6 +593,8 @@ def cmd_import_config(a: argparse.Namespace) -> int:
     text = "# imported by `vramtui import-config`; derived parameters: " + f"{spec.total_parameters:,}\n"
     text += tomli_w.dumps({"models": [entry]})
     if a.output:
+        from pathlib import Path
+
         out = Path(a.output)
         if out.exists() and not a.force:
             raise UsageError(f"{out} exists; add --force to replace it (the old one is kept as {out.name}.bak)")
@@ -591,6 +606,8 @@ def cmd_import_config(a: argparse.Namespace) -> int:
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .core.validation import calibrates, calibration_terms, figure, summarize, validate
 
     folder = Path(a.points) if a.points else None

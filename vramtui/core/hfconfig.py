@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import describe
 from .model import ModelSpec
 from .record import ValidationError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SUPPORTED = (
     "llama", "mistral", "mixtral", "qwen", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2",
@@ -250,6 +252,8 @@ def spec_from_config(data: Any, name: str = "") -> ModelSpec:
 
 
 def load_config(path: str | Path, name: str = "") -> ModelSpec:
+    from pathlib import Path
+
     p = Path(path)
     try:
         if p.is_dir():

@@ -8,8 +8,7 @@ previous version as ``NAME.toml.bak``; a failed save leaves the old file as it w
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import presets
 from .errors import describe
@@ -19,6 +18,9 @@ from .model import ModelSpec
 from .record import Record, ValidationError
 from .runtimes import default_runtime_for
 from .scenario import Hardware, ModelChoice, Optimizations, Scenario, Workload
+
+if TYPE_CHECKING:  # pathlib (with urllib.parse and ipaddress) is imported where a path is used: a preset needs none
+    from pathlib import Path
 
 MAX_SCENARIO_BYTES = 1 << 20  # a scenario is a few hundred bytes; anything past 1 MiB is not one
 SECTIONS: dict[str, type[Record]] = {"workload": Workload, "optimizations": Optimizations, "hardware": Hardware}
@@ -93,6 +95,8 @@ def _main_model(key: str, value: Any, table: dict, base_dir: Path | None) -> Mod
     if key == "config":
         if not isinstance(value, str) or not value:
             raise ScenarioError(f"model.config: must be a path to a config.json (got {value!r})")
+        from pathlib import Path
+
         path = Path(value)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
@@ -118,6 +122,8 @@ def _source(key: str, value: Any, revision: Any, base_dir: Path | None) -> Model
         raise ScenarioError(f"model.revision: must be a branch, tag or commit (got {revision!r})")
     if key == "hub" and ("/" not in value or value.endswith(".gguf")):
         raise ScenarioError(f"model.hub: {value!r} is not a repo id like org/name")
+    from pathlib import Path
+
     if key == "folder" and not (Path(value) if Path(value).is_absolute() or base_dir is None else base_dir / value).is_dir():
         raise ScenarioError(f"model.folder: {value}: no such folder")
     if key == "gguf" and not value.endswith(".gguf"):
@@ -137,6 +143,8 @@ def _with_mmproj(choice: ModelChoice, value: Any, base_dir: Path | None) -> Mode
 
     if not isinstance(value, str) or not value.endswith(".gguf"):
         raise ScenarioError(f"model.mmproj: must be the path of a projector .gguf file (got {value!r})")
+    from pathlib import Path
+
     path = Path(value).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
@@ -196,6 +204,7 @@ def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
 
 def load_scenario(path: str | Path) -> Scenario:
     import tomllib  # a file's parser: `estimate --model ...` reads no TOML
+    from pathlib import Path
 
     p = Path(path)
     try:
@@ -263,6 +272,7 @@ def write_atomic(path: str | Path, data: bytes, *, keep_backup: bool = True) -> 
     """Temp file in the same folder, fsync, keep NAME.bak, os.replace: the old file survives any failure."""
     import shutil
     import tempfile
+    from pathlib import Path
 
     p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")

@@ -20,18 +20,21 @@ process runs.
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from collections.abc import Sequence
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .gpuspec import GPUSpec
     from .model import ModelSpec
 
 INDEX = "index.json"
-DERIVING_CODE = Path(__file__).resolve().parent / "model.py"  # ModelSpec: the counts and tags in the index
+HERE = os.path.dirname(os.path.realpath(__file__))
+DERIVING_CODE = os.path.join(HERE, "model.py")  # ModelSpec: the counts and tags in the index
 
 
 _models: dict[str, ModelSpec] = {}  # validated on first use, by id
@@ -77,18 +80,27 @@ class ModelEntry:
         return f"ModelEntry({self.id!r})"
 
 
-def presets_dir() -> Path:
-    packaged = Path(__file__).resolve().parent.parent / "presets"
-    if packaged.is_dir():
+@cache
+def _folder() -> str:
+    """The presets folder (os.path, not pathlib: pathlib brings urllib.parse and ipaddress, ~3 ms of
+    every command)."""
+    packaged = os.path.join(os.path.dirname(HERE), "presets")
+    if os.path.isdir(packaged):
         return packaged
-    return Path(__file__).resolve().parents[2] / "presets"
+    return os.path.join(os.path.dirname(os.path.dirname(HERE)), "presets")
 
 
-def _read(path: Path) -> dict:
+def presets_dir() -> Path:
+    from pathlib import Path
+
+    return Path(_folder())
+
+
+def _read(path: str) -> dict:
     import tomllib
 
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb") as fh:
             return tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise PresetError(f"{path}: {exc}") from None
@@ -97,22 +109,31 @@ def _read(path: Path) -> dict:
 @cache
 def _doc(name: str) -> dict:
     """A parsed preset file: ``gpus.toml`` or ``models/NAME.toml``."""
-    return _read(presets_dir() / name)
+    return _read(os.path.join(_folder(), name))
 
 
 def _sources() -> dict[str, int]:
     """CRC-32 of every file the index is derived from, by name; a missing file reads as empty."""
-    folder = presets_dir()
-    paths = {f"models/{p.name}": p for p in sorted((folder / "models").glob("*.toml"))}
-    paths["gpus.toml"] = folder / "gpus.toml"
+    folder = _folder()
+    paths = {f"models/{name}": os.path.join(folder, "models", name) for name in _model_files()}
+    paths["gpus.toml"] = os.path.join(folder, "gpus.toml")
     paths["model.py"] = DERIVING_CODE
     out = {}
     for key, path in paths.items():
         try:
-            out[key] = zlib.crc32(path.read_bytes())
+            with open(path, "rb") as fh:
+                out[key] = zlib.crc32(fh.read())
         except OSError:
             out[key] = -1
     return out
+
+
+def _model_files() -> list[str]:
+    """The model preset files' names, sorted; none when the folder is missing."""
+    try:
+        return sorted(n for n in os.listdir(os.path.join(_folder(), "models")) if n.endswith(".toml"))
+    except OSError:
+        return []
 
 
 def _invalid(where: str, key: str, i: int, entry: Any, exc: Exception) -> PresetError:
@@ -127,21 +148,21 @@ def build_index() -> dict[str, Any]:
     from .model import ModelSpec
     from .record import ValidationError
 
-    folder = presets_dir() / "models"
+    folder = os.path.join(_folder(), "models")
     models: list[dict[str, Any]] = []
     specs: dict[str, ModelSpec] = {}
-    for path in sorted(folder.glob("*.toml")):
-        for i, entry in enumerate(_doc(f"models/{path.name}").get("models", [])):
+    for name in _model_files():
+        for i, entry in enumerate(_doc(f"models/{name}").get("models", [])):
             try:
                 spec = ModelSpec.model_validate(entry)
             except ValidationError as exc:
-                raise _invalid(path.name, "models", i, entry, exc) from None
+                raise _invalid(name, "models", i, entry, exc) from None
             if spec.id in specs:
-                raise PresetError(f"{path.name}: duplicate id {spec.id!r}")
+                raise PresetError(f"{name}: duplicate id {spec.id!r}")
             specs[spec.id] = spec
             models.append({"id": spec.id, "name": spec.name, "family": spec.family, "features": spec.features,
                            "parameters": spec.total_parameters, "context": spec.max_position_embeddings,
-                           "file": path.name, "at": i, "table": entry})
+                           "file": name, "at": i, "table": entry})
     if not models:
         raise PresetError(f"no model presets found in {folder}")
     gpus: list[dict[str, Any]] = []
@@ -178,7 +199,8 @@ def _index() -> tuple[dict[str, ModelEntry], dict[str, dict[str, Any]]]:
     """(model entries, raw GPU entries) by id, in file order: from index.json when it matches the
     files it was built from, else rebuilt from them."""
     try:
-        doc = json.loads((presets_dir() / INDEX).read_text(encoding="utf-8"))
+        with open(os.path.join(_folder(), INDEX), encoding="utf-8") as fh:
+            doc = json.load(fh)
         fresh = doc["sources"] == _sources()
     except (OSError, ValueError, KeyError, TypeError):
         fresh = False

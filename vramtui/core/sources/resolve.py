@@ -7,11 +7,14 @@ so the three accept the same things and fail with the same one-line messages.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import NamedTuple
+import os
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import presets
 from ..model import ModelSpec
+
+if TYPE_CHECKING:  # imported where a path is read: a preset id needs no pathlib
+    from pathlib import Path
 
 
 class SourceError(ValueError):
@@ -31,6 +34,8 @@ def model_table(text: str) -> dict[str, str]:
     text = text.strip()
     if text in presets.model_entries():
         return {"preset": text}
+    from pathlib import Path
+
     path = Path(text).expanduser()
     if text.endswith(".gguf"):
         return {"gguf": text if _hub_file(text) else str(path.resolve())}
@@ -50,6 +55,8 @@ def resolve(text: str, base_dir: Path | None = None) -> Resolved:
         raise SourceError("model: give a preset id, a Hub id (org/name), a model folder or a .gguf file")
     if text in presets.model_entries():
         return Resolved(presets.model(text), "preset", text)
+    from pathlib import Path
+
     path = Path(text).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
@@ -87,7 +94,7 @@ def resolve(text: str, base_dir: Path | None = None) -> Resolved:
 
 def _hub_file(text: str) -> bool:
     """``org/name/file.gguf``: a file in a Hub repo, not a path on this machine."""
-    return (text.count("/") >= 2 and not text.startswith(("/", ".", "~")) and not Path(text).exists())
+    return text.count("/") >= 2 and not text.startswith(("/", ".", "~")) and not os.path.exists(text)
 
 
 def gguf_file(path: Path, ref: str) -> Resolved:
