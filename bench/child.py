@@ -1,5 +1,6 @@
-"""Run in a fresh process: start an app headless and report when its first frame is on screen, or
-its peak memory after visiting every screen. Used by bench/run.py; not a benchmark on its own."""
+"""Run in a fresh process: start an app headless and report when its first frame is on screen (READY,
+Textual's Ready event) and when it is idle with every widget of its first screen in (IDLE), or its peak
+memory after visiting every screen. Used by bench/run.py; not a benchmark on its own."""
 
 from __future__ import annotations
 
@@ -25,10 +26,19 @@ async def main(name: str, what: str) -> None:
     from apps import make
 
     app = make(name)
+    own = getattr(type(app), "on_ready", None)  # vramtui builds its form there
+
+    async def on_ready(self) -> None:
+        if what == "startup":
+            print("READY", flush=True)
+        if own is not None:
+            await own(self)
+
+    type(app).on_ready = on_ready  # type: ignore[attr-defined]
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()  # mounted, laid out and painted once
         if what == "startup":
-            print("READY", flush=True)
+            print("IDLE", flush=True)
             return
         rss_start = peak_rss_kib()
         if name != "minimal":
