@@ -1,0 +1,42 @@
+"""The first screen as it opens: the numbers in the first frame, the Workload form right after it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input
+
+from vramtui.tui import app as app_module
+from vramtui.tui.app import VramApp
+from vramtui.tui.widgets.form import FieldRow
+
+from .helpers import summary_part
+
+SIZE = (120, 40)
+
+
+async def test_the_numbers_come_first_then_the_form_with_the_first_field_focused():
+    seen: dict[str, object] = {}
+
+    class Watched(VramApp):
+        CSS_PATH = str(Path(app_module.__file__).with_name("app.tcss"))  # a subclass reads it beside itself
+
+        async def on_ready(self) -> None:  # Textual's Ready: the first frame is on the terminal
+            seen["totals"] = str(self.screen.query_one("SummaryPanel").parts.get("totals", ""))  # type: ignore[attr-defined]
+            seen["rows"] = len(self.screen.query(FieldRow))
+            await super().on_ready()
+
+    app = Watched()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "GiB per GPU" in str(seen["totals"]) and "FITS" in str(seen["totals"])
+        assert seen["rows"] == 0  # the form is not part of the first frame
+
+        assert len(app.screen.query(FieldRow)) == 8
+        assert app.focused is not None and app.focused.id == "mode"
+        assert app.screen.query_one("#context_length", Input).value == "8K"
+        await pilot.press("tab", "tab", "tab", "tab")  # mode → weights → kv cache → batch → context
+        await pilot.press(*"32k")
+        await pilot.pause()
+        assert app.scenario.workload.context_length == 32768
+        assert "32K ctx" in summary_part(pilot, "line")
