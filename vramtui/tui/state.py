@@ -24,7 +24,6 @@ class Result:
     method: str
     precise: Estimate
     guide: Estimate
-    grid: tuple[GPUFit, ...]  # every GPU preset, in preset order
     # settings the scenario may leave to the runtime: the value in force on the verdict GPU, and why
     defaults: dict[str, tuple[object, str]]
     _plans: dict[str, Plan | str] = field(default_factory=dict, compare=False, repr=False)
@@ -34,12 +33,23 @@ class Result:
         return self.precise if self.method == "precise" else self.guide
 
     @cached_property
+    def grid(self) -> tuple[GPUFit, ...]:
+        """Every GPU preset, in preset order: made when a view first reads it (the GPU screen), not on
+        every edit of another screen, which shows only the verdict GPU's fit."""
+        return tuple(fit_grid(self.scenario, self.method, tuple(presets.gpus()), est=self.current))
+
+    @cached_property
     def by_gpu(self) -> dict[str, GPUFit]:
         return {f.gpu.id: f for f in self.grid}
 
-    @property
+    @cached_property
     def verdict(self) -> GPUFit:
-        return self.by_gpu[self.scenario.hardware.verdict_gpu]
+        """The verdict GPU's row: the grid's, or a grid of that card alone (the same row, a test in
+        tests/test_fit_cache.py holds it) while nothing has asked for the whole grid."""
+        gpu = self.scenario.hardware.verdict_gpu
+        if "grid" in self.__dict__:
+            return self.by_gpu[gpu]
+        return fit_grid(self.scenario, self.method, (gpu,), est=self.current)[0]
 
     @cached_property
     def context_curve(self) -> list[tuple[int, int]]:
@@ -71,6 +81,5 @@ def compute(scenario: Scenario, method: str) -> Result:
         method=method,
         precise=both["precise"],
         guide=both["guide"],
-        grid=tuple(fit_grid(scenario, method, tuple(presets.gpus()), est=both[method])),
         defaults=defaults,
     )
