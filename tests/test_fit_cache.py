@@ -15,7 +15,7 @@ from vramtui.core import components as C
 from vramtui.core import presets
 from vramtui.core.fit import _fixed, _Grid, fit_grid, usable_for
 from vramtui.core.methods import METHODS, estimate
-from vramtui.core.precise import precise_bytes
+from vramtui.core.precise import precise_bytes, precise_estimate
 from vramtui.core.runtimes import runtime
 from vramtui.core.setup import Setup
 
@@ -119,6 +119,18 @@ def test_activations_a_runtime_says_are_fixed_read_neither_context_nor_batch(cas
         for context, batch in VALUES:
             if upto is None or batch <= upto:
                 assert rt.inference_activations(base.varied(context, batch)) == first, (case, gpu_id)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_an_estimate_made_with_its_own_fixed_parts_is_the_plain_estimate(case):
+    """The grid makes each key's estimate (bytes and "how" text, for the rows) with the weights and
+    fixed parts it then hands its solvers: they must give exactly the plain estimate."""
+    s = CASES[case]
+    for gpu_id in GPUS:
+        for context, batch in ((s.workload.context_length, s.workload.batch_size), *VALUES):
+            setup = Setup(changed(s, context, batch), presets.gpu(gpu_id))
+            made = precise_estimate(setup, C.weights(setup), _fixed(setup))
+            assert made.to_json() == precise_estimate(setup).to_json(), (case, gpu_id, context, batch)
 
 
 @pytest.mark.parametrize("case", sorted(c for c, s in CASES.items() if s.workload.runtime == "vllm"))

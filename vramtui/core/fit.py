@@ -16,8 +16,8 @@ from . import constants as K
 from .estimate import Estimate
 from .formula import silent
 from .gpuspec import GPUSpec
-from .methods import METHODS, estimate
-from .precise import Fixed, precise_bytes
+from .methods import METHODS
+from .precise import Fixed, precise_bytes, precise_estimate
 from .presets import gpu as gpu_preset
 from .runtimes import runtime
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
@@ -77,7 +77,7 @@ class _KeyMemo:
         self.estimate = estimate  # on the key's first card, its runtime defaults applied
         self.needs: dict[tuple, int] = {}  # per-GPU need as context or batch varies
         self.spreads: dict[int, int] = {}  # per-GPU need on n GPUs (TP or layer split)
-        self.setup: Setup | None = None  # the scenario on the key's first card that needed one, defaults resolved
+        self.setup: Setup | None = None  # the scenario on the key's first card, defaults resolved (its estimate's)
         self.weights: C.Weights | None = None  # the solvers' weights: context and batch do not change them
         # and the other parts that read neither: the KV layout, training's states, and the inference
         # activations where the runtime's do not follow the workload (vLLM's profile run: they depend on
@@ -292,7 +292,20 @@ class _Grid:
     def key_memo(self, key: Hashable, gpu: GPUSpec) -> _KeyMemo:
         """The key's memo; its estimate (with the "how" text, for the card's row) made on its first card."""
         memo = self.keys.get(key)
-        return memo if memo is not None else self._add_key(key, estimate(self.s, self.method, gpu))
+        return memo if memo is not None else self._new_key(key, gpu)
+
+    def _new_key(self, key: Hashable, gpu: GPUSpec) -> _KeyMemo:
+        """The key's memo and estimate. The setup it is made on is the solvers' too, and for ``precise``
+        so are its weights and fixed parts (none reads context or batch): made once, not again silently."""
+        setup = Setup(self.s, gpu)
+        if self.method != "precise":
+            memo = self._add_key(key, METHODS[self.method](setup))
+        else:
+            weights, fixed = C.weights(setup), _fixed(setup)
+            memo = self._add_key(key, precise_estimate(setup, weights, fixed))
+            memo.weights, memo.fixed = weights, fixed
+        memo.setup = setup
+        return memo
 
     def _on_gpus(self, n: int, gpu: GPUSpec, memo: _KeyMemo) -> int:
         """The per-GPU need spread over ``n`` GPUs (its weights change with ``n``: computed here)."""

@@ -101,8 +101,10 @@ def _assemble(setup: Setup, w: C.Weights, fixed: Fixed = _NONE_FIXED) -> _Assemb
     return out
 
 
-def precise_estimate(setup: Setup) -> Estimate:
-    a = _assemble(setup, C.weights(setup))
+def precise_estimate(setup: Setup, weights: C.Weights | None = None, fixed: Fixed = _NONE_FIXED) -> Estimate:
+    """``weights`` and ``fixed``: made of this setup by a caller that keeps them (the fit grid, for its
+    solvers), so the estimate does not make them again."""
+    a = _assemble(setup, weights if weights is not None else C.weights(setup), fixed)
     return Estimate(
         method="precise",
         parameters=setup.counts.total,
