@@ -108,17 +108,35 @@ def test_the_solvers_bytes_equal_a_full_estimate_and_follow_context_and_batch(ca
                                          if not s.is_training and not Setup(s, presets.gpu(GPUS[0])).runtime.activations_follow_workload))
 def test_activations_a_runtime_says_are_fixed_read_neither_context_nor_batch(case):
     """The solvers compute a runtime's inference activations once per GPU key where it says they do
-    not follow the workload (vLLM's profile run), for the batches up to ``fixed_activations_batch``:
+    not follow the workload (vLLM's profile run), for the batches up to ``fixed_batch``:
     there they must read neither context nor batch."""
     s = CASES[case]
     for gpu_id in GPUS:
         base = Setup(s, presets.gpu(gpu_id))
         rt = base.runtime
-        upto = rt.fixed_activations_batch(base.gpu)
+        upto = rt.fixed_batch(base.gpu)
         first = rt.inference_activations(base.varied(1, 1))
         for context, batch in VALUES:
             if upto is None or batch <= upto:
                 assert rt.inference_activations(base.varied(context, batch)) == first, (case, gpu_id)
+
+
+@pytest.mark.parametrize("case", sorted(c for c, s in CASES.items()
+                                         if not s.is_training and Setup(s, presets.gpu(GPUS[0])).runtime.fixed_overhead(
+                                             Setup(s, presets.gpu(GPUS[0]))) is not None))
+def test_an_overhead_a_runtime_says_is_fixed_is_every_estimates_own(case):
+    """The solvers make a runtime's ``fixed_overhead`` once per GPU key (vLLM: no allocator slack, and
+    CUDA graphs that follow only a batch above the default max_num_seqs): up to ``fixed_batch`` it
+    must be the overhead, bytes and text, of a plain estimate at each context and batch."""
+    s = CASES[case]
+    for gpu_id in GPUS:
+        gpu = presets.gpu(gpu_id)
+        rt = runtime(s.workload.runtime)
+        fixed, upto = rt.fixed_overhead(Setup(changed(s, 1, 1), gpu)), rt.fixed_batch(gpu)
+        for context, batch in VALUES:
+            if upto is None or batch <= upto:
+                est = estimate(changed(s, context, batch), gpu=gpu)
+                assert fixed == (est.per_gpu["overhead"], est.why["overhead"], ()), (case, gpu_id, context, batch)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -81,8 +81,9 @@ class _KeyMemo:
         self.weights: C.Weights | None = None  # the solvers' weights: context and batch do not change them
         # and the other parts that read neither: the KV layout, training's states, and the inference
         # activations where the runtime's do not follow the workload (vLLM's profile run: they depend on
-        # the card's batch defaults, which is why vLLM's key is its tier; they hold up to the default
-        # max_num_seqs, Fixed.activations_batch, and a larger batch makes its own)
+        # the card's batch defaults, which is why vLLM's key is its tier) and the overhead where it reads
+        # no other component (vLLM's CUDA graphs); these hold up to the default max_num_seqs, Fixed.batch,
+        # and a larger batch makes its own
         self.fixed: Fixed | None = None
         self.decode_bytes = decode_bytes  # read per decoded token with the estimate's KV cache (None: training)
 
@@ -228,13 +229,12 @@ def _fixed(setup: Setup) -> Fixed:
     if setup.training:
         return Fixed(states=C.training_states(setup))
     rt = setup.runtime
-    if rt.activations_follow_workload:
-        return Fixed(kv=C.kv_layout(setup))
     # made at a batch they hold for (vLLM: up to the card's default max_num_seqs; above it the launch
     # raises max_num_seqs to the batch and each estimate makes its own)
-    upto = rt.fixed_activations_batch(setup.gpu)
+    upto = rt.fixed_batch(setup.gpu)
     at = setup if upto is None or setup.batch <= upto else setup.varied(setup.context, upto)
-    return Fixed(kv=C.kv_layout(setup), activations=rt.inference_activations(at), activations_batch=upto)
+    activations = None if rt.activations_follow_workload else rt.inference_activations(at)
+    return Fixed(kv=C.kv_layout(setup), activations=activations, overhead=rt.fixed_overhead(at), batch=upto)
 
 
 def usable_for(scenario: Scenario, gpu: GPUSpec) -> int:

@@ -356,7 +356,7 @@ class VLLM(Runtime):
     context_mib = CONTEXT_MIB
     slack = (0.0, 0.0)  # vLLM allocates its KV cache and buffers once
     # the profile run's batch is the engine's (served_limits): the card's defaults, which the workload
-    # changes only where its batch exceeds the default max_num_seqs (fixed_activations_batch)
+    # changes only where its batch exceeds the default max_num_seqs (fixed_batch)
     activations_follow_workload = False
 
     def warnings(self, setup: Setup) -> list[str]:
@@ -384,7 +384,7 @@ class VLLM(Runtime):
         """(max_num_batched_tokens, max_num_seqs) of the plan's launch for ``batch`` sequences on ``gpu``."""
         return served_limits(self._tier(gpu), batch)
 
-    def fixed_activations_batch(self, gpu: GPUSpec) -> int | None:
+    def fixed_batch(self, gpu: GPUSpec) -> int | None:
         # up to the default max_num_seqs the launch keeps the defaults; above it max_num_seqs is the batch
         return _tier_limits(self._tier(gpu))[1]
 
@@ -414,6 +414,11 @@ class VLLM(Runtime):
             f, f"CUDA graphs: {pieces} PIECEWISE + {full} FULL with vLLM's default capture sizes at max_num_seqs "
                f"{seqs:,}, inside the KV budget as vLLM ≥ 0.20 profiles them (before 0.20 they were captured "
                "after the KV cache)"))
+
+    def fixed_overhead(self, setup: Setup) -> Part:
+        # no allocator slack (slack 0): base_overhead adds no share of the other components, so it is
+        # given none; the CUDA graphs read the batch only above the default max_num_seqs (fixed_batch)
+        return self.overhead(setup, {})
 
     def weight_padding_bytes(self, setup: Setup, fmt: WeightFormat) -> tuple[int, str]:
         return mxfp4_padding_bytes(setup, fmt)
