@@ -193,6 +193,28 @@ def test_training_states_read_neither_context_nor_batch(case):
             assert C.training_states(base.varied(context, batch)) == first, (case, gpu_id)
 
 
+# pre-allocating runtimes; gpt-oss's MXFP4 experts are padded per back-end, which reads the card's name
+KV_CASES = {c: s for c, s in CASES.items() if runtime(s.workload.runtime).preallocates}
+KV_CASES["vllm mxfp4"] = make("gpt-oss-20b", runtime="vllm", weights="mxfp4")
+
+
+@pytest.mark.parametrize("case", sorted(KV_CASES))
+def test_a_keys_kv_capacity_rule_gives_each_card_its_own_capacity(case):
+    """The grid makes a pre-allocating runtime's KV-capacity rule once per GPU key, on the key's first
+    card with its estimate, and applies it to each card size: on every card of the key it must give
+    what ``kv_capacity_tokens`` gives on that card with that estimate."""
+    s = KV_CASES[case]
+    rt = runtime(s.workload.runtime)
+    firsts: dict = {}
+    for gpu in presets.gpus().values():
+        first = firsts.setdefault(rt.gpu_key(gpu), gpu)
+        est = estimate(s, gpu=first)
+        rule = rt.kv_capacity_rule(Setup(s, first), est.per_gpu, est.kv_bytes_per_token)
+        card = Setup(s, gpu)
+        want = rt.kv_capacity_tokens(card, est.per_gpu, est.kv_bytes_per_token)
+        assert rule(card, usable_for(s, gpu)) == want, (case, gpu.id)
+
+
 def _grid_cases():
     for case in ("transformers", "vllm", "vllm above max_num_seqs", "llama.cpp", "sglang", "ollama", "qlora", "full"):
         for method in METHODS:

@@ -8,7 +8,7 @@ runtime's behaviour, ``Runtime.gpu_key``): only the limit differs from card to c
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import NamedTuple
 
 from . import components as C
@@ -71,7 +71,7 @@ class GPUFit(NamedTuple):
 class _KeyMemo:
     """What the grid computes once per GPU key (``Runtime.gpu_key``) and shares between its cards."""
 
-    __slots__ = ("estimate", "needs", "spreads", "setup", "weights", "fixed", "decode_bytes")
+    __slots__ = ("estimate", "needs", "spreads", "setup", "weights", "fixed", "decode_bytes", "kv_rule")
 
     def __init__(self, estimate: Estimate, decode_bytes: float | None) -> None:
         self.estimate = estimate  # on the key's first card, its runtime defaults applied
@@ -86,6 +86,8 @@ class _KeyMemo:
         # and a larger batch makes its own
         self.fixed: Fixed | None = None
         self.decode_bytes = decode_bytes  # read per decoded token with the estimate's KV cache (None: training)
+        # a pre-allocating runtime's KV tokens on a card of the key (Runtime.kv_capacity_rule), made on its first
+        self.kv_rule: Callable[[Setup, int], int | None] | None = None
 
 
 class _Limits(NamedTuple):
@@ -329,7 +331,10 @@ class _Grid:
             max_batch = needs.largest("workload", "batch_size", usable, MAX_BATCH, hints[1])
         kv_tokens = None
         if self.rt.preallocates:
-            kv_tokens = self.rt.kv_capacity_tokens(needs.setup(), memo.estimate.per_gpu, memo.estimate.kv_bytes_per_token)
+            if memo.kv_rule is None:
+                est = memo.estimate
+                memo.kv_rule = self.rt.kv_capacity_rule(needs.setup(), est.per_gpu, est.kv_bytes_per_token)
+            kv_tokens = memo.kv_rule(needs.setup(), usable)
         return _Limits(needed, max_ctx, max_batch, kv_tokens)
 
     def rows(self, gpus: Sequence[GPUSpec]) -> list[GPUFit]:

@@ -7,7 +7,7 @@ and default cites the runtime's own source or documentation.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..formats import KVFormat, WeightFormat
@@ -214,6 +214,13 @@ class Runtime:
     def kv_capacity_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int) -> int | None:
         """KV tokens a pre-allocating runtime reserves on this card (None: it allocates what is asked)."""
         return None
+
+    def kv_capacity_rule(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int
+                         ) -> Callable[[Setup, int], int | None]:
+        """``kv_capacity_tokens`` with this estimate on any card of ``setup``'s GPU key, as a function of the
+        card's setup and usable bytes: the fit grid makes it once per key and applies it per card size, so
+        a runtime can make once here what reads only the key."""
+        return lambda card, usable: self.kv_capacity_tokens(card, per_gpu, kv_per_token)
 
     # --- plans and launch commands --------------------------------------------------------------
     def plan(self, s: Scenario, gpus: tuple[GPUSpec, ...], host: Host, gpu_layers: int | None,

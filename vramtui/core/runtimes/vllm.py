@@ -7,7 +7,7 @@ Its start-up profile run decides the activation peak; the batch it profiles depe
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -506,6 +506,15 @@ class VLLM(Runtime):
             return None
         return self.logged_kv_tokens(setup, per_gpu, kv_per_token, VERSION)
 
+    def kv_capacity_rule(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int
+                         ) -> Callable[[Setup, int], int | None]:
+        # the pool is the card's requested share less what the profile charges, and at VERSION that reads
+        # the card only through its GPU key (tier and capture cap): charged once per key
+        if setup.training or not kv_per_token:
+            return lambda card, usable: None
+        charged, batched = self._charged(setup, per_gpu, VERSION)
+        return lambda card, usable: kv_tokens_line(card, usable - charged, kv_per_token, VERSION, batched)
+
     def kv_pool_bytes(self, setup: Setup, per_gpu: Mapping[str, int], version: tuple[int, ...] = VERSION) -> int:
         """The KV budget vLLM ``version`` computes (see CUDA_TOTAL_MIB): its requested share of torch's
         total, less what its profile charges."""
@@ -513,7 +522,13 @@ class VLLM(Runtime):
 
     def _pool_and_batched(self, setup: Setup, per_gpu: Mapping[str, int], version: tuple[int, ...]
                           ) -> tuple[int, int]:
-        """(KV pool bytes, max_num_batched_tokens): one look-up of the card's limits for both."""
+        """(KV pool bytes, max_num_batched_tokens)."""
+        charged, tokens = self._charged(setup, per_gpu, version)
+        return self.usable_bytes(setup.s, setup.gpu) - charged, tokens
+
+    def _charged(self, setup: Setup, per_gpu: Mapping[str, int], version: tuple[int, ...]) -> tuple[int, int]:
+        """(what vLLM ``version``'s profile takes out of the requested share before the KV pool,
+        max_num_batched_tokens): one look-up of the card's limits for both."""
         gpu = setup.gpu
         tier, cap = _card(gpu.memory_bytes, gpu.name, gpu.vendor)
         tokens, seqs = served_limits(tier, setup.batch)
@@ -534,7 +549,7 @@ class VLLM(Runtime):
             encoder, kept = vision_profile_bytes(setup, tokens, seqs, version)
             # the encoder pass sets the profile's peak, or its leftovers add to the text run's
             charged += (max(encoder, text + kept) if encoder else text) - per_gpu["activations"]
-        return self.usable_bytes(setup.s, gpu) - charged, tokens
+        return charged, tokens
 
     def logged_kv_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int,
                          version: tuple[int, ...]) -> int:
