@@ -210,9 +210,8 @@ def test_a_keys_kv_capacity_rule_gives_each_card_its_own_capacity(case):
         first = firsts.setdefault(rt.gpu_key(gpu), gpu)
         est = estimate(s, gpu=first)
         rule = rt.kv_capacity_rule(Setup(s, first), est.per_gpu, est.kv_bytes_per_token)
-        card = Setup(s, gpu)
-        want = rt.kv_capacity_tokens(card, est.per_gpu, est.kv_bytes_per_token)
-        assert rule(card, usable_for(s, gpu)) == want, (case, gpu.id)
+        want = rt.kv_capacity_tokens(Setup(s, gpu), est.per_gpu, est.kv_bytes_per_token)
+        assert rule(gpu, usable_for(s, gpu)) == want, (case, gpu.id)
 
 
 def _grid_cases():

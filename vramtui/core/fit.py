@@ -71,7 +71,7 @@ class GPUFit(NamedTuple):
 class _KeyMemo:
     """What the grid computes once per GPU key (``Runtime.gpu_key``) and shares between its cards."""
 
-    __slots__ = ("estimate", "needs", "spreads", "setup", "weights", "fixed", "decode_bytes", "kv_rule")
+    __slots__ = ("estimate", "needs", "spreads", "setup", "weights", "fixed", "decode_bytes", "kv_rule", "solvers")
 
     def __init__(self, estimate: Estimate, decode_bytes: float | None) -> None:
         self.estimate = estimate  # on the key's first card, its runtime defaults applied
@@ -87,7 +87,8 @@ class _KeyMemo:
         self.fixed: Fixed | None = None
         self.decode_bytes = decode_bytes  # read per decoded token with the estimate's KV cache (None: training)
         # a pre-allocating runtime's KV tokens on a card of the key (Runtime.kv_capacity_rule), made on its first
-        self.kv_rule: Callable[[Setup, int], int | None] | None = None
+        self.kv_rule: Callable[[GPUSpec, int], int | None] | None = None
+        self.solvers: _Needs | None = None  # the key's searches, made on its first card size
 
 
 class _Limits(NamedTuple):
@@ -102,36 +103,26 @@ class _Limits(NamedTuple):
 
 
 class _Needs:
-    """Memoised per-GPU need of the scenario on one card as its context or batch varies; shared by
-    every card with the same GPU key (``memo``).
+    """Memoised per-GPU need of the scenario on one GPU key's cards as its context or batch varies:
+    every card of the key needs the same, so one _Needs serves them all (``memo``).
 
     The solvers ask for dozens of values per grid (inside ``silent()``: bytes only), so each is
-    estimated at most once per key, on the card's setup ``varied`` to that value (no scenario is copied or
-    resolved again), and for ``precise`` with the parts that read neither context nor batch computed
-    once per key: the weights, training's states, vLLM's activations (``tests/test_fit_cache.py``
-    checks each reads neither, and that the result equals a full estimate of the changed scenario).
+    estimated at most once per key, on the key's setup ``varied`` to that value (no scenario is copied or
+    resolved again, nor moved to each card), and for ``precise`` with the parts that read neither context
+    nor batch computed once per key: the weights, training's states, vLLM's activations and overhead
+    (``tests/test_fit_cache.py`` checks each reads neither, and that every need equals a full estimate
+    of the changed scenario on the key's first card).
     """
 
-    def __init__(self, scenario: Scenario, method: str, gpu: GPUSpec, memo: _KeyMemo, kv_block: int) -> None:
-        self.s = scenario
+    def __init__(self, method: str, setup: Setup, memo: _KeyMemo, kv_block: int) -> None:
         self.method = method
-        self.gpu = gpu
+        self.setup = setup  # the scenario on the key's first card
         self._key = memo
         self._memo = memo.needs
-        self._setup: Setup | None = None  # the scenario on this card, made on the first value not in the memo
         self.kv_block = kv_block  # the KV cache is flat inside a block (llama.cpp's padding, vLLM's pages)
 
-    def setup(self) -> Setup:
-        """The scenario on this card: the key's setup moved to it (resolved once per key)."""
-        if self._setup is None:
-            if self._key.setup is None:
-                self._key.setup = Setup(self.s, self.gpu)
-            base = self._key.setup
-            self._setup = base if base.gpu is self.gpu else base.varied(base.context, base.batch, self.gpu)
-        return self._setup
-
     def _varied(self, field: str, value: int) -> Setup:
-        base = self.setup()
+        base = self.setup
         if field == "context_length":
             return base.varied(value, base.batch)
         if field == "batch_size":
@@ -320,10 +311,19 @@ class _Grid:
                 memo.spreads[n] = METHODS[self.method](setup).per_gpu_bytes
         return memo.spreads[n]
 
+    def solvers(self, gpu: GPUSpec, memo: _KeyMemo) -> _Needs:
+        """The key's searches, made on its first card (``gpu``) with the setup of its estimate, or a
+        new one where the caller gave the estimate."""
+        if memo.solvers is None:
+            if memo.setup is None:
+                memo.setup = Setup(self.s, gpu)
+            memo.solvers = _Needs(self.method, memo.setup, memo, self.kv_block)
+        return memo.solvers
+
     def limits(self, gpu: GPUSpec, usable: int, memo: _KeyMemo, hints: tuple[int, int]) -> _Limits:
         """The GPU count, largest context and batch, and pre-allocated KV tokens for ``usable`` bytes;
         ``hints``: the answers for the next smaller size, which fit here too."""
-        s, needs = self.s, _Needs(self.s, self.method, gpu, memo, self.kv_block)
+        s, needs = self.s, self.solvers(gpu, memo)
         with silent():  # only the bytes: no "how" text is built
             needed = next((n for n in TP_STEPS if self._on_gpus(n, gpu, memo) <= usable), None)
             max_ctx = needs.largest("workload", "context_length", usable, min(MAX_CONTEXT, self.context_cap), hints[0],
@@ -333,8 +333,8 @@ class _Grid:
         if self.rt.preallocates:
             if memo.kv_rule is None:
                 est = memo.estimate
-                memo.kv_rule = self.rt.kv_capacity_rule(needs.setup(), est.per_gpu, est.kv_bytes_per_token)
-            kv_tokens = memo.kv_rule(needs.setup(), usable)
+                memo.kv_rule = self.rt.kv_capacity_rule(needs.setup, est.per_gpu, est.kv_bytes_per_token)
+            kv_tokens = memo.kv_rule(gpu, usable)
         return _Limits(needed, max_ctx, max_batch, kv_tokens)
 
     def rows(self, gpus: Sequence[GPUSpec]) -> list[GPUFit]:

@@ -216,11 +216,12 @@ class Runtime:
         return None
 
     def kv_capacity_rule(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int
-                         ) -> Callable[[Setup, int], int | None]:
+                         ) -> Callable[[GPUSpec, int], int | None]:
         """``kv_capacity_tokens`` with this estimate on any card of ``setup``'s GPU key, as a function of the
-        card's setup and usable bytes: the fit grid makes it once per key and applies it per card size, so
-        a runtime can make once here what reads only the key."""
-        return lambda card, usable: self.kv_capacity_tokens(card, per_gpu, kv_per_token)
+        card and its usable bytes: the fit grid makes it once per key and applies it per card size, so a
+        runtime can make once here what reads only the key."""
+        return lambda gpu, usable: self.kv_capacity_tokens(setup.varied(setup.context, setup.batch, gpu), per_gpu,
+                                                           kv_per_token)
 
     # --- plans and launch commands --------------------------------------------------------------
     def plan(self, s: Scenario, gpus: tuple[GPUSpec, ...], host: Host, gpu_layers: int | None,

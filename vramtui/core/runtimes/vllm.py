@@ -507,13 +507,13 @@ class VLLM(Runtime):
         return self.logged_kv_tokens(setup, per_gpu, kv_per_token, VERSION)
 
     def kv_capacity_rule(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int
-                         ) -> Callable[[Setup, int], int | None]:
+                         ) -> Callable[[GPUSpec, int], int | None]:
         # the pool is the card's requested share less what the profile charges, and at VERSION that reads
         # the card only through its GPU key (tier and capture cap): charged once per key
         if setup.training or not kv_per_token:
-            return lambda card, usable: None
+            return lambda gpu, usable: None
         charged, batched = self._charged(setup, per_gpu, VERSION)
-        return lambda card, usable: kv_tokens_line(card, usable - charged, kv_per_token, VERSION, batched)
+        return lambda gpu, usable: kv_tokens_line(setup, usable - charged, kv_per_token, VERSION, batched)
 
     def kv_pool_bytes(self, setup: Setup, per_gpu: Mapping[str, int], version: tuple[int, ...] = VERSION) -> int:
         """The KV budget vLLM ``version`` computes (see CUDA_TOTAL_MIB): its requested share of torch's
