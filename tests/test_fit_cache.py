@@ -15,7 +15,7 @@ from vramtui.core import components as C
 from vramtui.core import presets
 from vramtui.core.fit import _fixed, _Grid, fit_grid, usable_for
 from vramtui.core.methods import METHODS, estimate
-from vramtui.core.precise import precise_bytes
+from vramtui.core.precise import precise_bytes, precise_estimate
 from vramtui.core.runtimes import runtime
 from vramtui.core.setup import Setup
 
@@ -108,17 +108,47 @@ def test_the_solvers_bytes_equal_a_full_estimate_and_follow_context_and_batch(ca
                                          if not s.is_training and not Setup(s, presets.gpu(GPUS[0])).runtime.activations_follow_workload))
 def test_activations_a_runtime_says_are_fixed_read_neither_context_nor_batch(case):
     """The solvers compute a runtime's inference activations once per GPU key where it says they do
-    not follow the workload (vLLM's profile run), for the batches up to ``fixed_activations_batch``:
+    not follow the workload (vLLM's profile run), for the batches up to ``fixed_batch``:
     there they must read neither context nor batch."""
     s = CASES[case]
     for gpu_id in GPUS:
         base = Setup(s, presets.gpu(gpu_id))
         rt = base.runtime
-        upto = rt.fixed_activations_batch(base.gpu)
+        upto = rt.fixed_batch(base.gpu)
         first = rt.inference_activations(base.varied(1, 1))
         for context, batch in VALUES:
             if upto is None or batch <= upto:
                 assert rt.inference_activations(base.varied(context, batch)) == first, (case, gpu_id)
+
+
+@pytest.mark.parametrize("case", sorted(c for c, s in CASES.items()
+                                         if not s.is_training and Setup(s, presets.gpu(GPUS[0])).runtime.fixed_overhead(
+                                             Setup(s, presets.gpu(GPUS[0]))) is not None))
+def test_an_overhead_a_runtime_says_is_fixed_is_every_estimates_own(case):
+    """The solvers make a runtime's ``fixed_overhead`` once per GPU key (vLLM: no allocator slack, and
+    CUDA graphs that follow only a batch above the default max_num_seqs): up to ``fixed_batch`` it
+    must be the overhead, bytes and text, of a plain estimate at each context and batch."""
+    s = CASES[case]
+    for gpu_id in GPUS:
+        gpu = presets.gpu(gpu_id)
+        rt = runtime(s.workload.runtime)
+        fixed, upto = rt.fixed_overhead(Setup(changed(s, 1, 1), gpu)), rt.fixed_batch(gpu)
+        for context, batch in VALUES:
+            if upto is None or batch <= upto:
+                est = estimate(changed(s, context, batch), gpu=gpu)
+                assert fixed == (est.per_gpu["overhead"], est.why["overhead"], ()), (case, gpu_id, context, batch)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_an_estimate_made_with_its_own_fixed_parts_is_the_plain_estimate(case):
+    """The grid makes each key's estimate (bytes and "how" text, for the rows) with the weights and
+    fixed parts it then hands its solvers: they must give exactly the plain estimate."""
+    s = CASES[case]
+    for gpu_id in GPUS:
+        for context, batch in ((s.workload.context_length, s.workload.batch_size), *VALUES):
+            setup = Setup(changed(s, context, batch), presets.gpu(gpu_id))
+            made = precise_estimate(setup, C.weights(setup), _fixed(setup))
+            assert made.to_json() == precise_estimate(setup).to_json(), (case, gpu_id, context, batch)
 
 
 @pytest.mark.parametrize("case", sorted(c for c, s in CASES.items() if s.workload.runtime == "vllm"))
@@ -161,6 +191,27 @@ def test_training_states_read_neither_context_nor_batch(case):
         first = C.training_states(base)
         for context, batch in VALUES:
             assert C.training_states(base.varied(context, batch)) == first, (case, gpu_id)
+
+
+# pre-allocating runtimes; gpt-oss's MXFP4 experts are padded per back-end, which reads the card's name
+KV_CASES = {c: s for c, s in CASES.items() if runtime(s.workload.runtime).preallocates}
+KV_CASES["vllm mxfp4"] = make("gpt-oss-20b", runtime="vllm", weights="mxfp4")
+
+
+@pytest.mark.parametrize("case", sorted(KV_CASES))
+def test_a_keys_kv_capacity_rule_gives_each_card_its_own_capacity(case):
+    """The grid makes a pre-allocating runtime's KV-capacity rule once per GPU key, on the key's first
+    card with its estimate, and applies it to each card size: on every card of the key it must give
+    what ``kv_capacity_tokens`` gives on that card with that estimate."""
+    s = KV_CASES[case]
+    rt = runtime(s.workload.runtime)
+    firsts: dict = {}
+    for gpu in presets.gpus().values():
+        first = firsts.setdefault(rt.gpu_key(gpu), gpu)
+        est = estimate(s, gpu=first)
+        rule = rt.kv_capacity_rule(Setup(s, first), est.per_gpu, est.kv_bytes_per_token)
+        want = rt.kv_capacity_tokens(Setup(s, gpu), est.per_gpu, est.kv_bytes_per_token)
+        assert rule(gpu, usable_for(s, gpu)) == want, (case, gpu.id)
 
 
 def _grid_cases():

@@ -8,7 +8,7 @@ runtime's behaviour, ``Runtime.gpu_key``): only the limit differs from card to c
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import NamedTuple
 
 from . import components as C
@@ -16,8 +16,8 @@ from . import constants as K
 from .estimate import Estimate
 from .formula import silent
 from .gpuspec import GPUSpec
-from .methods import METHODS, estimate
-from .precise import Fixed, precise_bytes
+from .methods import METHODS
+from .precise import Fixed, precise_bytes, precise_estimate
 from .presets import gpu as gpu_preset
 from .runtimes import runtime
 from .scenario import MAX_BATCH, MAX_CONTEXT, Scenario
@@ -71,20 +71,24 @@ class GPUFit(NamedTuple):
 class _KeyMemo:
     """What the grid computes once per GPU key (``Runtime.gpu_key``) and shares between its cards."""
 
-    __slots__ = ("estimate", "needs", "spreads", "setup", "weights", "fixed", "decode_bytes")
+    __slots__ = ("estimate", "needs", "spreads", "setup", "weights", "fixed", "decode_bytes", "kv_rule", "solvers")
 
     def __init__(self, estimate: Estimate, decode_bytes: float | None) -> None:
         self.estimate = estimate  # on the key's first card, its runtime defaults applied
         self.needs: dict[tuple, int] = {}  # per-GPU need as context or batch varies
         self.spreads: dict[int, int] = {}  # per-GPU need on n GPUs (TP or layer split)
-        self.setup: Setup | None = None  # the scenario on the key's first card that needed one, defaults resolved
+        self.setup: Setup | None = None  # the scenario on the key's first card, defaults resolved (its estimate's)
         self.weights: C.Weights | None = None  # the solvers' weights: context and batch do not change them
         # and the other parts that read neither: the KV layout, training's states, and the inference
         # activations where the runtime's do not follow the workload (vLLM's profile run: they depend on
-        # the card's batch defaults, which is why vLLM's key is its tier; they hold up to the default
-        # max_num_seqs, Fixed.activations_batch, and a larger batch makes its own)
+        # the card's batch defaults, which is why vLLM's key is its tier) and the overhead where it reads
+        # no other component (vLLM's CUDA graphs); these hold up to the default max_num_seqs, Fixed.batch,
+        # and a larger batch makes its own
         self.fixed: Fixed | None = None
         self.decode_bytes = decode_bytes  # read per decoded token with the estimate's KV cache (None: training)
+        # a pre-allocating runtime's KV tokens on a card of the key (Runtime.kv_capacity_rule), made on its first
+        self.kv_rule: Callable[[GPUSpec, int], int | None] | None = None
+        self.solvers: _Needs | None = None  # the key's searches, made on its first card size
 
 
 class _Limits(NamedTuple):
@@ -99,36 +103,26 @@ class _Limits(NamedTuple):
 
 
 class _Needs:
-    """Memoised per-GPU need of the scenario on one card as its context or batch varies; shared by
-    every card with the same GPU key (``memo``).
+    """Memoised per-GPU need of the scenario on one GPU key's cards as its context or batch varies:
+    every card of the key needs the same, so one _Needs serves them all (``memo``).
 
     The solvers ask for dozens of values per grid (inside ``silent()``: bytes only), so each is
-    estimated at most once per key, on the card's setup ``varied`` to that value (no scenario is copied or
-    resolved again), and for ``precise`` with the parts that read neither context nor batch computed
-    once per key: the weights, training's states, vLLM's activations (``tests/test_fit_cache.py``
-    checks each reads neither, and that the result equals a full estimate of the changed scenario).
+    estimated at most once per key, on the key's setup ``varied`` to that value (no scenario is copied or
+    resolved again, nor moved to each card), and for ``precise`` with the parts that read neither context
+    nor batch computed once per key: the weights, training's states, vLLM's activations and overhead
+    (``tests/test_fit_cache.py`` checks each reads neither, and that every need equals a full estimate
+    of the changed scenario on the key's first card).
     """
 
-    def __init__(self, scenario: Scenario, method: str, gpu: GPUSpec, memo: _KeyMemo, kv_block: int) -> None:
-        self.s = scenario
+    def __init__(self, method: str, setup: Setup, memo: _KeyMemo, kv_block: int) -> None:
         self.method = method
-        self.gpu = gpu
+        self.setup = setup  # the scenario on the key's first card
         self._key = memo
         self._memo = memo.needs
-        self._setup: Setup | None = None  # the scenario on this card, made on the first value not in the memo
         self.kv_block = kv_block  # the KV cache is flat inside a block (llama.cpp's padding, vLLM's pages)
 
-    def setup(self) -> Setup:
-        """The scenario on this card: the key's setup moved to it (resolved once per key)."""
-        if self._setup is None:
-            if self._key.setup is None:
-                self._key.setup = Setup(self.s, self.gpu)
-            base = self._key.setup
-            self._setup = base if base.gpu is self.gpu else base.varied(base.context, base.batch, self.gpu)
-        return self._setup
-
     def _varied(self, field: str, value: int) -> Setup:
-        base = self.setup()
+        base = self.setup
         if field == "context_length":
             return base.varied(value, base.batch)
         if field == "batch_size":
@@ -228,13 +222,12 @@ def _fixed(setup: Setup) -> Fixed:
     if setup.training:
         return Fixed(states=C.training_states(setup))
     rt = setup.runtime
-    if rt.activations_follow_workload:
-        return Fixed(kv=C.kv_layout(setup))
     # made at a batch they hold for (vLLM: up to the card's default max_num_seqs; above it the launch
     # raises max_num_seqs to the batch and each estimate makes its own)
-    upto = rt.fixed_activations_batch(setup.gpu)
+    upto = rt.fixed_batch(setup.gpu)
     at = setup if upto is None or setup.batch <= upto else setup.varied(setup.context, upto)
-    return Fixed(kv=C.kv_layout(setup), activations=rt.inference_activations(at), activations_batch=upto)
+    activations = None if rt.activations_follow_workload else rt.inference_activations(at)
+    return Fixed(kv=C.kv_layout(setup), activations=activations, overhead=rt.fixed_overhead(at), batch=upto)
 
 
 def usable_for(scenario: Scenario, gpu: GPUSpec) -> int:
@@ -292,7 +285,20 @@ class _Grid:
     def key_memo(self, key: Hashable, gpu: GPUSpec) -> _KeyMemo:
         """The key's memo; its estimate (with the "how" text, for the card's row) made on its first card."""
         memo = self.keys.get(key)
-        return memo if memo is not None else self._add_key(key, estimate(self.s, self.method, gpu))
+        return memo if memo is not None else self._new_key(key, gpu)
+
+    def _new_key(self, key: Hashable, gpu: GPUSpec) -> _KeyMemo:
+        """The key's memo and estimate. The setup it is made on is the solvers' too, and for ``precise``
+        so are its weights and fixed parts (none reads context or batch): made once, not again silently."""
+        setup = Setup(self.s, gpu)
+        if self.method != "precise":
+            memo = self._add_key(key, METHODS[self.method](setup))
+        else:
+            weights, fixed = C.weights(setup), _fixed(setup)
+            memo = self._add_key(key, precise_estimate(setup, weights, fixed))
+            memo.weights, memo.fixed = weights, fixed
+        memo.setup = setup
+        return memo
 
     def _on_gpus(self, n: int, gpu: GPUSpec, memo: _KeyMemo) -> int:
         """The per-GPU need spread over ``n`` GPUs (its weights change with ``n``: computed here)."""
@@ -305,10 +311,19 @@ class _Grid:
                 memo.spreads[n] = METHODS[self.method](setup).per_gpu_bytes
         return memo.spreads[n]
 
+    def solvers(self, gpu: GPUSpec, memo: _KeyMemo) -> _Needs:
+        """The key's searches, made on its first card (``gpu``) with the setup of its estimate, or a
+        new one where the caller gave the estimate."""
+        if memo.solvers is None:
+            if memo.setup is None:
+                memo.setup = Setup(self.s, gpu)
+            memo.solvers = _Needs(self.method, memo.setup, memo, self.kv_block)
+        return memo.solvers
+
     def limits(self, gpu: GPUSpec, usable: int, memo: _KeyMemo, hints: tuple[int, int]) -> _Limits:
         """The GPU count, largest context and batch, and pre-allocated KV tokens for ``usable`` bytes;
         ``hints``: the answers for the next smaller size, which fit here too."""
-        s, needs = self.s, _Needs(self.s, self.method, gpu, memo, self.kv_block)
+        s, needs = self.s, self.solvers(gpu, memo)
         with silent():  # only the bytes: no "how" text is built
             needed = next((n for n in TP_STEPS if self._on_gpus(n, gpu, memo) <= usable), None)
             max_ctx = needs.largest("workload", "context_length", usable, min(MAX_CONTEXT, self.context_cap), hints[0],
@@ -316,7 +331,10 @@ class _Grid:
             max_batch = needs.largest("workload", "batch_size", usable, MAX_BATCH, hints[1])
         kv_tokens = None
         if self.rt.preallocates:
-            kv_tokens = self.rt.kv_capacity_tokens(needs.setup(), memo.estimate.per_gpu, memo.estimate.kv_bytes_per_token)
+            if memo.kv_rule is None:
+                est = memo.estimate
+                memo.kv_rule = self.rt.kv_capacity_rule(needs.setup, est.per_gpu, est.kv_bytes_per_token)
+            kv_tokens = memo.kv_rule(gpu, usable)
         return _Limits(needed, max_ctx, max_batch, kv_tokens)
 
     def rows(self, gpus: Sequence[GPUSpec]) -> list[GPUFit]:
@@ -338,27 +356,28 @@ class _Grid:
         return [fits[g.id] for g in gpus]
 
     def card(self, gpu: GPUSpec, usable: int, memo: _KeyMemo, limits: _Limits) -> GPUFit:
-        """One card's row: its size's limits, and what is its own (speed, price)."""
+        """One card's row: its size's limits, and what is its own (speed, price). The fields are given
+        in GPUFit's order, not by name: a named tuple made with keywords takes 2.4x as long (55 per grid)."""
         est = memo.estimate
         need = est.per_gpu_bytes
         kv_tokens = limits.kv_capacity_tokens
-        usable_gib = gpu.usable_bytes / GiB
+        price = gpu.price_usd
         return GPUFit(
-            gpu=gpu,
-            need_bytes=need,
-            usable_bytes=usable,
-            fits=need <= usable,
-            headroom_bytes=usable - need,
-            gpus_needed=limits.gpus_needed,
-            max_context=limits.max_context,
-            max_context_capped=limits.max_context >= self.context_cap,
-            max_batch=limits.max_batch,
-            tokens_per_s=_tokens_per_s(memo.decode_bytes, gpu) if limits.gpus_needed else None,
-            price_usd=gpu.price_usd,
-            price_per_gib=gpu.price_usd / usable_gib if gpu.price_usd else None,
-            estimate=est,
-            kv_capacity_tokens=kv_tokens,
-            kv_capacity_sequences=None if kv_tokens is None else kv_tokens // self.s.workload.context_length,
+            gpu,
+            need,  # need_bytes
+            usable,  # usable_bytes
+            need <= usable,  # fits
+            usable - need,  # headroom_bytes
+            limits.gpus_needed,
+            limits.max_context,
+            limits.max_context >= self.context_cap,  # max_context_capped
+            limits.max_batch,
+            _tokens_per_s(memo.decode_bytes, gpu) if limits.gpus_needed else None,  # tokens_per_s
+            price,  # price_usd
+            price / (gpu.usable_bytes / GiB) if price else None,  # price_per_gib
+            est,
+            kv_tokens,  # kv_capacity_tokens
+            None if kv_tokens is None else kv_tokens // self.s.workload.context_length,  # kv_capacity_sequences
         )
 
 

@@ -52,7 +52,8 @@ class Fixed(NamedTuple):
 
     kv: C.KVLayout | None = None  # the KV cache's layout (not its size)
     activations: Part | None = None  # inference, where the runtime's do not follow the workload (vLLM)
-    activations_batch: int | None = None  # the largest batch ``activations`` hold for (None: any)
+    overhead: Part | None = None  # inference, where it reads no other component (Runtime.fixed_overhead)
+    batch: int | None = None  # the largest batch ``activations`` and ``overhead`` hold for (None: any)
     states: C.States | None = None  # training's gradients and optimizer states
 
 
@@ -68,6 +69,7 @@ def _assemble(setup: Setup, w: C.Weights, fixed: Fixed = _NONE_FIXED) -> _Assemb
     why["weights"], why["kv_cache"] = w.why, kv.why
     notes += w.notes
     out = _Assembled(per, why, notes, w, kv, model_states=w.shard)
+    beyond = fixed.batch is not None and setup.batch > fixed.batch  # the fixed parts do not hold there
     if setup.training:
         act = C.training_activations(setup)
         st = fixed.states if fixed.states is not None else C.training_states(setup)
@@ -83,8 +85,8 @@ def _assemble(setup: Setup, w: C.Weights, fixed: Fixed = _NONE_FIXED) -> _Assemb
         out.model_states += st.gradients + st.states + st.adapters
         out.saved, out.trainable = act.saved, st.trainable
     else:
-        act_part = fixed.activations
-        if act_part is None or (fixed.activations_batch is not None and setup.batch > fixed.activations_batch):
+        act_part = None if beyond else fixed.activations
+        if act_part is None:
             act_part = setup.runtime.inference_activations(setup)
         per["activations"], why["activations"] = act_part.bytes, act_part.why
         notes += act_part.notes
@@ -96,13 +98,17 @@ def _assemble(setup: Setup, w: C.Weights, fixed: Fixed = _NONE_FIXED) -> _Assemb
             per["kv_cache"] += dk.bytes
             why["weights"] = _plus(why["weights"], size(dw.bytes, f"draft {d.weight_format.id}"), f"draft: {draft.name}")
             why["kv_cache"] = _plus(why["kv_cache"], size(dk.bytes, "the draft's cache"))
-    head = setup.runtime.overhead(setup, per)
+    head = None if beyond else fixed.overhead
+    if head is None:
+        head = setup.runtime.overhead(setup, per)
     per["overhead"], why["overhead"] = head.bytes, head.why
     return out
 
 
-def precise_estimate(setup: Setup) -> Estimate:
-    a = _assemble(setup, C.weights(setup))
+def precise_estimate(setup: Setup, weights: C.Weights | None = None, fixed: Fixed = _NONE_FIXED) -> Estimate:
+    """``weights`` and ``fixed``: made of this setup by a caller that keeps them (the fit grid, for its
+    solvers), so the estimate does not make them again."""
+    a = _assemble(setup, weights if weights is not None else C.weights(setup), fixed)
     return Estimate(
         method="precise",
         parameters=setup.counts.total,

@@ -7,7 +7,7 @@ and default cites the runtime's own source or documentation.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..formats import KVFormat, WeightFormat
@@ -72,7 +72,7 @@ class Runtime:
     recurrent_state_bytes: ClassVar[float] = 2.0
     # inference activations grow with the workload's context and batch; False where the runtime sizes
     # them by its own batch (vLLM's profile run): the fit solvers then compute them once per GPU key for
-    # the batches up to fixed_activations_batch (tests/test_fit_cache.py checks they read neither there)
+    # the batches up to fixed_batch (tests/test_fit_cache.py checks they read neither there)
     activations_follow_workload: ClassVar[bool] = True
     context_mib: ClassVar[int] = 500
     slack: ClassVar[tuple[float, float]] = (0.0, 0.10)  # (inference, training) share of allocated bytes
@@ -133,9 +133,10 @@ class Runtime:
         """What about a GPU changes this runtime's estimate (None: nothing); the fit grid memoises on it."""
         return None
 
-    def fixed_activations_batch(self, gpu: GPUSpec) -> int | None:
-        """Where ``activations_follow_workload`` is False: the largest batch up to which the inference
-        activations read neither context nor batch on ``gpu`` (None: any batch)."""
+    def fixed_batch(self, gpu: GPUSpec) -> int | None:
+        """The largest batch up to which the parts it calls fixed (the inference activations where
+        ``activations_follow_workload`` is False, a ``fixed_overhead``) read neither context nor batch on
+        ``gpu`` (None: any batch)."""
         return None
 
     def multi_gpu_field(self, s: Scenario) -> str:
@@ -186,6 +187,11 @@ class Runtime:
         bytes_, f = self.base_overhead(setup, per)
         return Part(bytes_, explain(f, f"CUDA context and {self.label}'s own allocations"))
 
+    def fixed_overhead(self, setup: Setup) -> Part | None:
+        """The overhead, where it reads no other component, nor context, nor the batch up to
+        ``fixed_batch``: the fit solvers make it once per GPU key (None: each estimate makes its own)."""
+        return None
+
     def base_overhead(self, setup: Setup, per: Mapping[str, int]) -> tuple[int, Term]:
         """CUDA context, NCCL and allocator slack: the bytes and the arithmetic shown beside them."""
         allocated = sum(per.values())
@@ -208,6 +214,14 @@ class Runtime:
     def kv_capacity_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int) -> int | None:
         """KV tokens a pre-allocating runtime reserves on this card (None: it allocates what is asked)."""
         return None
+
+    def kv_capacity_rule(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int
+                         ) -> Callable[[GPUSpec, int], int | None]:
+        """``kv_capacity_tokens`` with this estimate on any card of ``setup``'s GPU key, as a function of the
+        card and its usable bytes: the fit grid makes it once per key and applies it per card size, so a
+        runtime can make once here what reads only the key."""
+        return lambda gpu, usable: self.kv_capacity_tokens(setup.varied(setup.context, setup.batch, gpu), per_gpu,
+                                                           kv_per_token)
 
     # --- plans and launch commands --------------------------------------------------------------
     def plan(self, s: Scenario, gpus: tuple[GPUSpec, ...], host: Host, gpu_layers: int | None,

@@ -7,7 +7,7 @@ Its start-up profile run decides the activation peak; the batch it profiles depe
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -356,7 +356,7 @@ class VLLM(Runtime):
     context_mib = CONTEXT_MIB
     slack = (0.0, 0.0)  # vLLM allocates its KV cache and buffers once
     # the profile run's batch is the engine's (served_limits): the card's defaults, which the workload
-    # changes only where its batch exceeds the default max_num_seqs (fixed_activations_batch)
+    # changes only where its batch exceeds the default max_num_seqs (fixed_batch)
     activations_follow_workload = False
 
     def warnings(self, setup: Setup) -> list[str]:
@@ -384,7 +384,7 @@ class VLLM(Runtime):
         """(max_num_batched_tokens, max_num_seqs) of the plan's launch for ``batch`` sequences on ``gpu``."""
         return served_limits(self._tier(gpu), batch)
 
-    def fixed_activations_batch(self, gpu: GPUSpec) -> int | None:
+    def fixed_batch(self, gpu: GPUSpec) -> int | None:
         # up to the default max_num_seqs the launch keeps the defaults; above it max_num_seqs is the batch
         return _tier_limits(self._tier(gpu))[1]
 
@@ -414,6 +414,11 @@ class VLLM(Runtime):
             f, f"CUDA graphs: {pieces} PIECEWISE + {full} FULL with vLLM's default capture sizes at max_num_seqs "
                f"{seqs:,}, inside the KV budget as vLLM ≥ 0.20 profiles them (before 0.20 they were captured "
                "after the KV cache)"))
+
+    def fixed_overhead(self, setup: Setup) -> Part:
+        # no allocator slack (slack 0): base_overhead adds no share of the other components, so it is
+        # given none; the CUDA graphs read the batch only above the default max_num_seqs (fixed_batch)
+        return self.overhead(setup, {})
 
     def weight_padding_bytes(self, setup: Setup, fmt: WeightFormat) -> tuple[int, str]:
         return mxfp4_padding_bytes(setup, fmt)
@@ -501,6 +506,15 @@ class VLLM(Runtime):
             return None
         return self.logged_kv_tokens(setup, per_gpu, kv_per_token, VERSION)
 
+    def kv_capacity_rule(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int
+                         ) -> Callable[[GPUSpec, int], int | None]:
+        # the pool is the card's requested share less what the profile charges, and at VERSION that reads
+        # the card only through its GPU key (tier and capture cap): charged once per key
+        if setup.training or not kv_per_token:
+            return lambda gpu, usable: None
+        charged, batched = self._charged(setup, per_gpu, VERSION)
+        return lambda gpu, usable: kv_tokens_line(setup, usable - charged, kv_per_token, VERSION, batched)
+
     def kv_pool_bytes(self, setup: Setup, per_gpu: Mapping[str, int], version: tuple[int, ...] = VERSION) -> int:
         """The KV budget vLLM ``version`` computes (see CUDA_TOTAL_MIB): its requested share of torch's
         total, less what its profile charges."""
@@ -508,7 +522,13 @@ class VLLM(Runtime):
 
     def _pool_and_batched(self, setup: Setup, per_gpu: Mapping[str, int], version: tuple[int, ...]
                           ) -> tuple[int, int]:
-        """(KV pool bytes, max_num_batched_tokens): one look-up of the card's limits for both."""
+        """(KV pool bytes, max_num_batched_tokens)."""
+        charged, tokens = self._charged(setup, per_gpu, version)
+        return self.usable_bytes(setup.s, setup.gpu) - charged, tokens
+
+    def _charged(self, setup: Setup, per_gpu: Mapping[str, int], version: tuple[int, ...]) -> tuple[int, int]:
+        """(what vLLM ``version``'s profile takes out of the requested share before the KV pool,
+        max_num_batched_tokens): one look-up of the card's limits for both."""
         gpu = setup.gpu
         tier, cap = _card(gpu.memory_bytes, gpu.name, gpu.vendor)
         tokens, seqs = served_limits(tier, setup.batch)
@@ -529,7 +549,7 @@ class VLLM(Runtime):
             encoder, kept = vision_profile_bytes(setup, tokens, seqs, version)
             # the encoder pass sets the profile's peak, or its leftovers add to the text run's
             charged += (max(encoder, text + kept) if encoder else text) - per_gpu["activations"]
-        return self.usable_bytes(setup.s, gpu) - charged, tokens
+        return charged, tokens
 
     def logged_kv_tokens(self, setup: Setup, per_gpu: Mapping[str, int], kv_per_token: int,
                          version: tuple[int, ...]) -> int:
