@@ -195,7 +195,7 @@ def test_training_states_read_neither_context_nor_batch(case):
 
 # pre-allocating runtimes; gpt-oss's MXFP4 experts are padded per back-end, which reads the card's name
 KV_CASES = {c: s for c, s in CASES.items() if runtime(s.workload.runtime).preallocates}
-KV_CASES["vllm mxfp4"] = make("gpt-oss-20b", runtime="vllm", weights="mxfp4")
+KV_CASES["vllm mxfp4"] = CASES["vllm mxfp4"] = make("gpt-oss-20b", runtime="vllm", weights="mxfp4")
 
 
 @pytest.mark.parametrize("case", sorted(KV_CASES))
@@ -207,7 +207,7 @@ def test_a_keys_kv_capacity_rule_gives_each_card_its_own_capacity(case):
     rt = runtime(s.workload.runtime)
     firsts: dict = {}
     for gpu in presets.gpus().values():
-        first = firsts.setdefault(rt.gpu_key(gpu), gpu)
+        first = firsts.setdefault(rt.gpu_key(gpu, s), gpu)
         est = estimate(s, gpu=first)
         rule = rt.kv_capacity_rule(Setup(s, first), est.per_gpu, est.kv_bytes_per_token)
         want = rt.kv_capacity_tokens(Setup(s, gpu), est.per_gpu, est.kv_bytes_per_token)
@@ -215,7 +215,8 @@ def test_a_keys_kv_capacity_rule_gives_each_card_its_own_capacity(case):
 
 
 def _grid_cases():
-    for case in ("transformers", "vllm", "vllm above max_num_seqs", "llama.cpp", "sglang", "ollama", "qlora", "full"):
+    for case in ("transformers", "vllm", "vllm above max_num_seqs", "vllm mxfp4", "llama.cpp", "sglang", "ollama", "qlora",
+                 "full"):
         for method in METHODS:
             yield case, method
 

@@ -270,7 +270,7 @@ class _Grid:
         self.context_cap = max(scenario.model.spec.max_position_embeddings, 1)
         self.keys: dict[Hashable, _KeyMemo] = {}
         if est is not None and est.method == method:
-            self._add_key(self.rt.gpu_key(gpu_preset(est.gpu or scenario.hardware.verdict_gpu)), est)
+            self._add_key(self.rt.gpu_key(gpu_preset(est.gpu or scenario.hardware.verdict_gpu), scenario), est)
 
     def _add_key(self, key: Hashable, est: Estimate) -> _KeyMemo:
         memo = self.keys[key] = _KeyMemo(est, decode_bytes=decode_read_bytes(self.s, est))
@@ -346,7 +346,7 @@ class _Grid:
         hints = (1, 1)
         # smallest card first: each answer is a lower bound for the next, larger card
         for gpu in sorted(gpus, key=lambda g: usable[g.id]):
-            key = self.rt.gpu_key(gpu)
+            key = self.rt.gpu_key(gpu, self.s)
             memo = self.key_memo(key, gpu)
             size = (key, usable[gpu.id])
             if size not in limits:

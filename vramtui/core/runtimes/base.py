@@ -129,8 +129,8 @@ class Runtime:
         """Whether a model's modules outside the language model (a vision tower) are loaded, and why not."""
         return True, ""
 
-    def gpu_key(self, gpu: GPUSpec) -> Hashable:
-        """What about a GPU changes this runtime's estimate (None: nothing); the fit grid memoises on it."""
+    def gpu_key(self, gpu: GPUSpec, s: Scenario) -> Hashable:
+        """What about a GPU changes this runtime's estimate of ``s`` (None: nothing); the fit grid memoises on it."""
         return None
 
     def fixed_batch(self, gpu: GPUSpec) -> int | None:

@@ -41,7 +41,7 @@ class Ollama(LlamaCpp):
     summary = "ollama: llama.cpp's llama-server with ollama's defaults (num_ctx by VRAM, num_batch by context)"
     modes_reason = "ollama runs inference only; train with transformers (PEFT/TRL) and import the result"
 
-    def gpu_key(self, gpu: GPUSpec) -> Hashable:
+    def gpu_key(self, gpu: GPUSpec, s: Scenario) -> Hashable:
         return MINIMUM_MEMORY_MIB.get(gpu.vendor, MINIMUM_MEMORY_MIB_DEFAULT)
 
     def loads_extra_modules(self, s: Scenario) -> tuple[bool, str]:

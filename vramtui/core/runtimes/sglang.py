@@ -79,7 +79,7 @@ class SGLang(Runtime):
         return frac, (f"SGLang's default on {gpu.name}: (memory − {reserved:,.0f} MiB reserved for chunked prefill "
                       f"{chunk:,} tokens, CUDA graphs up to batch {max_bs}) / memory")
 
-    def gpu_key(self, gpu: GPUSpec) -> Hashable:
+    def gpu_key(self, gpu: GPUSpec, s: Scenario) -> Hashable:
         # the tier and the default fraction follow the card's memory; the static pool is a share of what
         # the card lets a process use (Apple's working-set limit is below its memory)
         return gpu.memory_mib, gpu.usable_bytes

@@ -392,8 +392,13 @@ class VLLM(Runtime):
     def _tier(gpu: GPUSpec) -> int | None:
         return _card(gpu.memory_bytes, gpu.name, gpu.vendor)[0]
 
-    def gpu_key(self, gpu: GPUSpec) -> Hashable:
-        return _card(gpu.memory_bytes, gpu.name, gpu.vendor)
+    def gpu_key(self, gpu: GPUSpec, s: Scenario) -> Hashable:
+        card = _card(gpu.memory_bytes, gpu.name, gpu.vendor)
+        # an experts-only format's MoE back-end pads the experts by the card's vendor and name
+        # (mxfp4_padding_bytes): cards of one tier with another back-end need another estimate
+        if weight_format(s.workload.weights).experts_only and s.model.spec.is_moe and gpu.vendor in ("nvidia", "amd"):
+            return (*card, mxfp4_moe_backend(gpu)[0])
+        return card
 
     def cuda_graphs(self, setup: Setup) -> tuple[int, int, int]:
         """(PIECEWISE graphs, FULL graphs, MiB) with the default capture sizes at the launch's limits."""
