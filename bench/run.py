@@ -268,7 +268,8 @@ def main() -> None:
         print(f"start-up in a real terminal (tmux 120x40) until the numbers are on screen: vramtui {ts['vramtui']:.0f} ms, "
               f"minimal Textual app until its table shows {ts['minimal']:.0f} ms, ratio {ts['vramtui'] / ts['minimal']:.2f}x "
               f"(target <= 1.25x; one run's ratio {ts['pair_q1']:.2f}-{ts['pair_q3']:.2f}x between quartiles); until the Workload form is in too {ts['vramtui form']:.0f} ms "
-              f"({ts['vramtui form'] / ts['minimal']:.2f}x)")
+              f"({ts['vramtui form'] / ts['minimal']:.2f}x); CPU time until the first frame is written "
+              f"{ts['vramtui cpu']:.0f} ms against {ts['minimal cpu']:.0f} ms, {ts['vramtui cpu'] / ts['minimal cpu']:.2f}x")
     else:
         print("start-up in a real terminal: skipped, tmux is not installed")
     k = asyncio.run(bench_keystroke())
