@@ -31,7 +31,6 @@ def stacked_bar(per_gpu: dict[str, int], capacity: int, width: int) -> Text:
     need = sum(per_gpu.values())
     scale = max(need, capacity, 1)
     text = Text()
-    used = 0
     cells: list[tuple[str, str]] = []
     for key in COMPONENTS:
         n = round(per_gpu[key] / scale * width)
@@ -39,15 +38,17 @@ def stacked_bar(per_gpu: dict[str, int], capacity: int, width: int) -> Text:
             n = 1
         _, _, char, style = PARTS[key]
         cells += [(char, style)] * n
-        used += n
     cells = cells[:width]
     cells += [("·", "dim")] * (width - len(cells))
     mark = min(width - 1, round(capacity / scale * width)) if capacity else None
-    for i, (char, style) in enumerate(cells):
-        if mark is not None and i == mark and capacity < need:
-            text.append("┃", "bold red")
-        else:
-            text.append(char, style)
+    if mark is not None and capacity < need:
+        cells[mark] = ("┃", "bold red")
+    run = 0
+    for i, cell in enumerate(cells):  # one span per run of a cell: ~10 spans, not one per column, to render
+        run += 1
+        if i + 1 == len(cells) or cells[i + 1] != cell:
+            text.append(cell[0] * run, cell[1])
+            run = 0
     return text
 
 
