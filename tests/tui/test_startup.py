@@ -40,3 +40,32 @@ async def test_the_numbers_come_first_then_the_form_with_the_first_field_focused
         await pilot.pause()
         assert app.scenario.workload.context_length == 32768
         assert "32K ctx" in summary_part(pilot, "line")
+
+
+async def test_the_breakdown_is_laid_out_once_per_width_and_follows_a_resize():
+    """The breakdown keeps its table's lines per width (Textual draws a widget more than once a frame);
+    what it draws is the table itself at each width, and a narrower terminal re-wraps it."""
+    from rich.console import Console
+
+    from vramtui.tui.widgets.breakdown import Breakdown, _LaidOutOnce
+
+    app = VramApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        shown = app.screen.query_one(Breakdown).content
+        assert isinstance(shown, _LaidOutOnce)
+        for width in (118, 60, 118):
+            for colours in ("truecolor", None):
+                console = Console(width=width, color_system=colours)
+                with console.capture() as kept:
+                    console.print(shown)
+                with console.capture() as table:
+                    console.print(shown.table)
+                assert kept.get() == table.get()
+            assert max(map(len, kept.get().splitlines())) <= width
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        breakdown = app.screen.query_one(Breakdown)
+        drawn = [strip.text.rstrip() for strip in breakdown.render_lines(breakdown.region.reset_offset)]
+        assert breakdown.region.width <= 80 and any("KV cache" in line for line in drawn)
+        assert all(len(line) <= breakdown.region.width for line in drawn)

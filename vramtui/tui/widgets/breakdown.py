@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
@@ -10,6 +13,34 @@ from ...core.estimate import COMPONENTS
 from ...core.units import Unit, fmt_bytes
 from ..state import Result
 from .summary import PARTS
+
+
+class _LaidOutOnce:
+    """A Rich renderable that lays its table out once per width.
+
+    Textual renders a widget's Rich content to measure its height and again to draw it at that height
+    (three times before the first frame): laying out this table (measuring and wrapping every cell)
+    took ~5 ms each time. The lines are the same at the same width, so they are kept for the next call.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._lines: dict[tuple, list[list[Segment]]] = {}
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.table)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        key = (options.max_width, options.justify, options.overflow, options.no_wrap)
+        if key not in self._lines:
+            self._lines[key] = console.render_lines(self.table, options.update(height=None), pad=False)
+        lines = self._lines[key]
+        if options.height is not None and options.height != len(lines):  # asked to fit another height
+            lines = console.render_lines(self.table, options, pad=False)
+        new_line = Segment.line()
+        for line in lines:
+            yield from line
+            yield new_line
 
 
 class Breakdown(Static):
@@ -38,4 +69,4 @@ class Breakdown(Static):
                       f"{est.parameters:,} parameters")
         for note in est.notes:
             table.add_row("", "", "", Text(f"note: {note}", "italic"))
-        self.update(table)
+        self.update(_LaidOutOnce(table))
