@@ -5,7 +5,6 @@ The App computes a ``Result`` once per scenario (or method) change; views only r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cached_property
 
 from ..core import presets
@@ -18,15 +17,19 @@ from ..core.scenario import Scenario
 from ..core.setup import Setup
 
 
-@dataclass(frozen=True)
 class Result:
-    scenario: Scenario
-    method: str
-    precise: Estimate
-    guide: Estimate
-    # settings the scenario may leave to the runtime: the value in force on the verdict GPU, and why
-    defaults: dict[str, tuple[object, str]]
-    _plans: dict[str, Plan | str] = field(default_factory=dict, compare=False, repr=False)
+    """Read-only once made (views never change it); a plain class, as a frozen dataclass took ~1 ms of
+    start-up to build. What a view asks for first (the grid, a plan, the chart's curve) is made then."""
+
+    def __init__(self, scenario: Scenario, method: str, precise: Estimate, guide: Estimate,
+                 defaults: dict[str, tuple[object, str]]) -> None:
+        self.scenario = scenario
+        self.method = method
+        self.precise = precise
+        self.guide = guide
+        # settings the scenario may leave to the runtime: the value in force on the verdict GPU, and why
+        self.defaults = defaults
+        self._plans: dict[str, Plan | str] = {}
 
     @property
     def current(self) -> Estimate:

@@ -9,7 +9,6 @@ opened.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from time import monotonic
 from typing import Any, Generic, TypeVar
 
@@ -68,10 +67,11 @@ class Choice(Widget, Generic[T], can_focus=True):
     index: reactive[int] = reactive(0)
     compact = True  # always one line; accepted so forms can treat it like Input and Select
 
-    @dataclass
     class Changed(Message):
-        choice: Choice[Any]
-        value: Any
+        def __init__(self, choice: Choice[Any], value: Any) -> None:
+            super().__init__()
+            self.choice = choice
+            self.value = value
 
         @property
         def control(self) -> Choice[Any]:
