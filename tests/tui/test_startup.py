@@ -69,3 +69,24 @@ async def test_the_breakdown_is_laid_out_once_per_width_and_follows_a_resize():
         drawn = [strip.text.rstrip() for strip in breakdown.render_lines(breakdown.region.reset_offset)]
         assert breakdown.region.width <= 80 and any("KV cache" in line for line in drawn)
         assert all(len(line) <= breakdown.region.width for line in drawn)
+
+
+async def test_a_screen_key_typed_ahead_of_the_first_frame_still_leaves_a_form_to_come_back_to():
+    """A key typed before Textual's Ready (type-ahead over SSH) can switch screens first: the Workload
+    form is then mounted when the screen is shown again."""
+
+    class TypedAhead(VramApp):
+        CSS_PATH = str(Path(app_module.__file__).with_name("app.tcss"))
+
+        async def on_ready(self) -> None:
+            await self.switch_mode("model")  # F2, processed before the Ready event
+            await super().on_ready()
+
+    app = TypedAhead()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.current_mode == "model"
+        await pilot.press("f3")
+        await pilot.pause()
+        assert len(app.screen.query(FieldRow)) == 8
+        assert app.focused is not None and app.focused.id == "mode"

@@ -38,13 +38,18 @@ class WorkloadScreen(VramScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("Workload — what the model is asked to do", classes="section-title")
-        yield Vertical(id="workload-form")  # one line per field is reserved (app.tcss): nothing moves when it fills
+        yield Vertical(id="workload-form")  # a line per field is reserved (app.tcss): only notes move what follows
         yield Static("Where the memory goes", classes="section-title")
         yield Breakdown(id="breakdown")
 
     def on_mount(self) -> None:
         super().on_mount()
         if self.vram.first_frame_shown:  # not the first screen of this run: nothing to wait for
+            self.call_later(self.after_first_frame)
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.vram.first_frame_shown and not self._form_ready:  # left (a key typed ahead) before Ready
             self.call_later(self.after_first_frame)
 
     async def after_first_frame(self) -> None:
