@@ -31,7 +31,7 @@ class _LaidOutOnce:
         return Measurement.get(console, options, self.table)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        key = (options.max_width, options.justify, options.overflow, options.no_wrap)
+        key = (id(console), options.max_width, options.justify, options.overflow, options.no_wrap)
         if key not in self._lines:
             self._lines[key] = console.render_lines(self.table, options.update(height=None), pad=False)
         lines = self._lines[key]
