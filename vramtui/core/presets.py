@@ -91,6 +91,7 @@ def _folder() -> str:
 
 
 def presets_dir() -> Path:
+    """The presets folder as a Path, for scripts and tests (the commands read it with os.path)."""
     from pathlib import Path
 
     return Path(_folder())
