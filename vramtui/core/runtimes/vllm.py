@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..formats import WeightFormat
     from ..gpuspec import GPUSpec
     from ..layer_split import Placement
+    from ..model import ModelSpec
     from ..scenario import Scenario
     from ..setup import Setup
 
@@ -142,12 +143,21 @@ def mxfp4_moe_backend(gpu: GPUSpec, version: tuple[int, ...] = VERSION) -> tuple
     return "Marlin", 256, 128
 
 
+def mxfp4_padding_backend(m: ModelSpec, fmt: WeightFormat, gpu: GPUSpec, version: tuple[int, ...] = VERSION
+                          ) -> tuple[str, int, int] | None:
+    """mxfp4_moe_backend where an experts-only format's MoE experts go through it; None where nothing pads."""
+    if not (fmt.experts_only and m.is_moe and m.moe_intermediate_size) or gpu.vendor not in ("nvidia", "amd"):
+        return None
+    return mxfp4_moe_backend(gpu, version)
+
+
 def mxfp4_padding_bytes(setup: Setup, fmt: WeightFormat, version: tuple[int, ...] = VERSION) -> tuple[int, str]:
     """Bytes the MXFP4 MoE back-end's padding adds to the experts, over all TP ranks (see mxfp4_moe_backend)."""
     m = setup.spec
-    if not (fmt.experts_only and m.is_moe and m.moe_intermediate_size) or setup.gpu.vendor not in ("nvidia", "amd"):
+    chosen = mxfp4_padding_backend(m, fmt, setup.gpu, version)
+    if chosen is None or not m.moe_intermediate_size:  # a chosen back-end implies the size (said for mypy)
         return 0, ""
-    backend, h_align, i_align = mxfp4_moe_backend(setup.gpu, version)
+    backend, h_align, i_align = chosen
     h, inter = m.hidden_size, m.moe_intermediate_size // setup.tp
     h_pad, i_pad = math.ceil(h / h_align) * h_align, math.ceil(inter / i_align) * i_align
     if (h_pad, i_pad) == (h, inter):
@@ -394,11 +404,10 @@ class VLLM(Runtime):
 
     def gpu_key(self, gpu: GPUSpec, s: Scenario) -> Hashable:
         card = _card(gpu.memory_bytes, gpu.name, gpu.vendor)
-        # an experts-only format's MoE back-end pads the experts by the card's vendor and name
+        # the MoE back-end that pads an experts-only format's experts follows the card's vendor and name
         # (mxfp4_padding_bytes): cards of one tier with another back-end need another estimate
-        if weight_format(s.workload.weights).experts_only and s.model.spec.is_moe and gpu.vendor in ("nvidia", "amd"):
-            return (*card, mxfp4_moe_backend(gpu)[0])
-        return card
+        chosen = mxfp4_padding_backend(s.model.spec, weight_format(s.workload.weights), gpu)
+        return card if chosen is None else (*card, chosen[0])
 
     def cuda_graphs(self, setup: Setup) -> tuple[int, int, int]:
         """(PIECEWISE graphs, FULL graphs, MiB) with the default capture sizes at the launch's limits."""
