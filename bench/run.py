@@ -44,7 +44,7 @@ def child(name: str, what: str) -> tuple[list[float], str]:
     proc = subprocess.Popen([sys.executable, str(HERE / "child.py"), name, what], stdout=subprocess.PIPE, text=True,
                             env=env, cwd=ROOT)
     lines, times = [], []
-    for line in proc.stdout:
+    for line in proc.stdout or ():
         times.append(time.perf_counter() - start)
         lines.append(line)
     proc.wait(timeout=120)
@@ -262,14 +262,10 @@ def main() -> None:
           f"{s['minimal_ms']:.0f} ms, ratio {s['ratio']:.2f}x (target <= 1.5x); until idle with the first screen's widgets in: "
           f"{s['idle_ms']:.0f} ms against {s['minimal_idle_ms']:.0f} ms, {s['idle_ratio']:.2f}x")
     if shutil.which("tmux"):
-        from terminal import measure as terminal_startup
+        from terminal import describe, measure
 
-        ts = terminal_startup(RUNS * 2)  # the noisiest figure here: twice the runs
-        print(f"start-up in a real terminal (tmux 120x40) until the numbers are on screen: vramtui {ts['vramtui']:.0f} ms, "
-              f"minimal Textual app until its table shows {ts['minimal']:.0f} ms, ratio {ts['vramtui'] / ts['minimal']:.2f}x "
-              f"(target <= 1.25x; one run's ratio {ts['pair_q1']:.2f}-{ts['pair_q3']:.2f}x between quartiles); until the Workload form is in too {ts['vramtui form']:.0f} ms "
-              f"({ts['vramtui form'] / ts['minimal']:.2f}x); CPU time until the first frame is written "
-              f"{ts['vramtui cpu']:.0f} ms against {ts['minimal cpu']:.0f} ms, {ts['vramtui cpu'] / ts['minimal cpu']:.2f}x")
+        runs = RUNS * 2  # the noisiest figure here: twice the runs
+        print(describe(measure(runs), runs))
     else:
         print("start-up in a real terminal: skipped, tmux is not installed")
     k = asyncio.run(bench_keystroke())

@@ -98,15 +98,19 @@ def measure(runs: int = 7) -> dict[str, float]:
     return {**out, "pair_q1": q1, "pair_q3": q3}
 
 
+def describe(ms: dict[str, float], runs: int) -> str:
+    """The figure's line, as this script and ``make bench`` print it."""
+    return (f"start-up in a real terminal (tmux 120x40) until the numbers are on screen, median of {runs}: "
+            f"vramtui {ms['vramtui']:.0f} ms, minimal Textual app until its table shows {ms['minimal']:.0f} ms, "
+            f"ratio {ms['vramtui'] / ms['minimal']:.2f}x (target <= 1.25x; one run's ratio {ms['pair_q1']:.2f}-"
+            f"{ms['pair_q3']:.2f}x between quartiles); until the Workload form is in too {ms['vramtui form']:.0f} ms "
+            f"({ms['vramtui form'] / ms['minimal']:.2f}x); CPU time until the first frame is written: vramtui "
+            f"{ms['vramtui cpu']:.0f} ms, minimal {ms['minimal cpu']:.0f} ms, {ms['vramtui cpu'] / ms['minimal cpu']:.2f}x")
+
+
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
-    ms = measure(runs)
-    print(f"terminal start-up (tmux 120x40, until the numbers are on screen), median of {runs}: "
-          f"vramtui {ms['vramtui']:.0f} ms, minimal Textual app {ms['minimal']:.0f} ms, "
-          f"ratio {ms['vramtui'] / ms['minimal']:.2f}x (target <= 1.25x; one run's ratio {ms['pair_q1']:.2f}-"
-          f"{ms['pair_q3']:.2f}x between quartiles); vramtui's form in {ms['vramtui form']:.0f} ms "
-          f"({ms['vramtui form'] / ms['minimal']:.2f}x); CPU time until the first frame is written: vramtui "
-          f"{ms['vramtui cpu']:.0f} ms, minimal {ms['minimal cpu']:.0f} ms, {ms['vramtui cpu'] / ms['minimal cpu']:.2f}x")
+    print(describe(measure(runs), runs))
 
 
 if __name__ == "__main__":
